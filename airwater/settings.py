@@ -1,0 +1,84 @@
+"""All configuration, read once from ``AIRWATER_*`` environment variables."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from airwater import PROJECT_ROOT
+
+
+class MqttTarget:
+    """A parsed ``mqtt://user:password@host:port`` (``mqtts://`` for TLS)."""
+
+    def __init__(self, url: str) -> None:
+        parts = urlsplit(url)
+        if parts.scheme not in ("mqtt", "mqtts"):
+            raise ValueError(f"MQTT URL must start with mqtt:// or mqtts://, got {url!r}")
+        self.tls = parts.scheme == "mqtts"
+        self.host = parts.hostname or "127.0.0.1"
+        self.port = parts.port or (8883 if self.tls else 1883)
+        self.username = unquote(parts.username) if parts.username else None
+        self.password = unquote(parts.password) if parts.password else None
+
+    def __repr__(self) -> str:
+        scheme = "mqtts" if self.tls else "mqtt"
+        user = f"{self.username}@" if self.username else ""
+        return f"MqttTarget({scheme}://{user}{self.host}:{self.port})"
+
+
+class Settings(BaseSettings):
+    """Every knob of airwater; environment variables are ``AIRWATER_<NAME>``."""
+
+    model_config = SettingsConfigDict(env_prefix="AIRWATER_", extra="ignore")
+
+    database_url: str | None = Field(
+        default=None,
+        description="postgresql://user@host:port/db; unset = embedded private cluster (demo)",
+    )
+    mqtt_url: str | None = Field(
+        default=None, description="mqtt://user:password@host:port; unset = embedded Mosquitto"
+    )
+    http_port: int = 8080
+    data_dir: Path = PROJECT_ROOT / "data"
+
+    # ingest
+    ingest_client_id: str = "airwater-ingest-1"
+    ingest_share_group: str = "ingest"
+    ingest_batch_messages: int = Field(default=1000, ge=1, le=65535)
+    ingest_batch_ms: int = Field(default=200, ge=1)
+    mqtt_session_expiry_s: int = Field(default=7 * 24 * 3600, ge=60)
+    max_payload_bytes: int = Field(default=256 * 1024, ge=1024)
+    max_future_s: int = Field(default=600, ge=0, description="readings later than now+this die")
+    auto_register_stations: bool = False
+    metrics_port: int = Field(default=9108, ge=0, description="0 disables the metrics server")
+    db_retry_max_s: float = Field(default=10.0, gt=0)
+
+    @field_validator("database_url")
+    @classmethod
+    def _postgres_scheme(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("postgresql://", "postgres://")):
+            raise ValueError("AIRWATER_DATABASE_URL must be a postgresql:// URL")
+        return value
+
+    @field_validator("mqtt_url")
+    @classmethod
+    def _mqtt_scheme(cls, value: str | None) -> str | None:
+        if value is not None:
+            MqttTarget(value)
+        return value
+
+    @property
+    def mqtt(self) -> MqttTarget:
+        if self.mqtt_url is None:
+            raise RuntimeError("AIRWATER_MQTT_URL is not set")
+        return MqttTarget(self.mqtt_url)
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,1 @@
+"""Placeholder room (DESIGN.md layout); filled by a later issue."""

@@ -1,0 +1,1 @@
+"""The MQTT consumer: parse → validate → batch → write → ack."""

@@ -1,0 +1,213 @@
+"""Turns one MQTT message into reading rows and dead letters, using the station registry."""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from schemas.payloads import (
+    EARLIEST_TS,
+    PayloadError,
+    Reason,
+    Record,
+    Rejection,
+    parse_payload,
+)
+from schemas.stations import STATION_ID_PATTERN
+from standards.parameters import CATALOGUE
+from standards.water import water_class
+from storage.writer import DeadLetter, ReadingRow
+
+log = logging.getLogger(__name__)
+
+# Values analysers and loggers write for "no data"; they must never reach a mean.
+SENTINELS = frozenset({-999.0, -9999.0, -99999.0, -999.9, -99.9})
+WATER_KINDS = frozenset({"surface_water", "sea", "groundwater"})
+_STATION_ID = re.compile(STATION_ID_PATTERN)
+
+
+@dataclass(frozen=True, slots=True)
+class StationInfo:
+    """What validation needs to know of a station."""
+
+    station_id: str
+    timezone: ZoneInfo
+    kind: str
+    waterbody: str | None
+    active: bool
+
+
+class StationDirectory:
+    """Cached station registry; an unknown id reloads it, at most once per ``min_reload_s``."""
+
+    def __init__(
+        self, load: Callable[[], dict[str, StationInfo]], min_reload_s: float = 1.0
+    ) -> None:
+        self._load = load
+        self._min_reload_s = min_reload_s
+        self._stations: dict[str, StationInfo] = {}
+        self._loaded_at = float("-inf")
+
+    def get(self, station_id: str) -> StationInfo | None:
+        station = self._stations.get(station_id)
+        if station is None and time.monotonic() - self._loaded_at >= self._min_reload_s:
+            self.reload()
+            station = self._stations.get(station_id)
+        return station
+
+    def reload(self) -> None:
+        self._stations = self._load()
+        self._loaded_at = time.monotonic()
+
+    def add(self, station: StationInfo) -> None:
+        self._stations[station.station_id] = station
+
+
+@dataclass(slots=True)
+class Outcome:
+    """What a batch of messages becomes."""
+
+    readings: list[ReadingRow] = field(default_factory=list)
+    dead_letters: list[DeadLetter] = field(default_factory=list)
+    new_stations: list[tuple[str, str, str]] = field(default_factory=list)
+
+
+class Validator:
+    """Applies the MQTT contract's rules; every reject becomes a dead letter with a reason."""
+
+    def __init__(
+        self,
+        stations: StationDirectory,
+        max_payload_bytes: int = 256 * 1024,
+        max_future: timedelta = timedelta(minutes=10),
+        auto_register: bool = False,
+        source: str = "mqtt",
+    ) -> None:
+        self.stations = stations
+        self.max_payload_bytes = max_payload_bytes
+        self.max_future = max_future
+        self.auto_register = auto_register
+        self.source = source
+
+    def station_of_topic(self, topic: str) -> str | None:
+        parts = topic.split("/")
+        if len(parts) == 3 and parts[0] == "stations" and parts[2] == "readings":
+            station_id = parts[1]
+            if _STATION_ID.match(station_id):
+                return station_id
+        return None
+
+    def add_message(
+        self, outcome: Outcome, topic: str, payload: bytes, received_at: datetime
+    ) -> None:
+        """Validate one message into ``outcome`` (rows to store, dead letters to keep)."""
+
+        def reject(rejection: Rejection, station_id: str | None) -> None:
+            outcome.dead_letters.append(
+                DeadLetter(
+                    topic,
+                    station_id,
+                    payload,
+                    rejection.reason,
+                    rejection.detail,
+                    received_at,
+                    self.source,
+                )
+            )
+
+        station_id = self.station_of_topic(topic)
+        if station_id is None:
+            reject(
+                Rejection(
+                    Reason.INVALID_SHAPE,
+                    f"topic {topic!r} is not "
+                    "stations/{station_id}/readings with a valid station id",
+                ),
+                None,
+            )
+            return
+        try:
+            parsed = parse_payload(payload, station_id, self.max_payload_bytes)
+        except PayloadError as exc:
+            reject(exc.rejection, station_id)
+            return
+        station = self.stations.get(station_id)
+        if station is None and self.auto_register:
+            station = self._register(outcome, station_id, parsed.records)
+        if station is None:
+            reject(
+                Rejection(Reason.UNKNOWN_STATION, f"station {station_id!r} is not registered"),
+                station_id,
+            )
+            return
+        if not station.active:
+            reject(
+                Rejection(Reason.INACTIVE_STATION, f"station {station_id!r} is deactivated"),
+                station_id,
+            )
+            return
+        for rejection in parsed.rejections:
+            reject(rejection, station_id)
+
+        latest_allowed = received_at + self.max_future
+        for record in parsed.records:
+            ts = record.ts if record.ts.tzinfo else record.ts.replace(tzinfo=station.timezone)
+            if ts > latest_allowed:
+                reject(
+                    Rejection(
+                        Reason.TIMESTAMP_FUTURE,
+                        f"ts {ts.isoformat()} is more than {self.max_future} ahead of "
+                        f"the receive time {received_at.isoformat()}",
+                    ),
+                    station_id,
+                )
+                continue
+            if ts < EARLIEST_TS:
+                reject(
+                    Rejection(
+                        Reason.TIMESTAMP_INVALID,
+                        f"ts {ts.isoformat()} is before {EARLIEST_TS.date()}",
+                    ),
+                    station_id,
+                )
+                continue
+            accepted: dict[str, float] = {}
+            for parameter, value in record.values.items():
+                if value in SENTINELS:
+                    reject(
+                        Rejection(
+                            Reason.SENTINEL_VALUE,
+                            f"{parameter} = {value:g} at {ts.isoformat()} is a no-data marker",
+                        ),
+                        station_id,
+                    )
+                elif value < 0 and not CATALOGUE[parameter].may_be_negative:
+                    reject(
+                        Rejection(
+                            Reason.NEGATIVE_VALUE,
+                            f"{parameter} = {value:g} at {ts.isoformat()} is negative",
+                        ),
+                        station_id,
+                    )
+                else:
+                    accepted[parameter] = value
+            if station.kind in WATER_KINDS and "water_class" not in accepted:
+                derived = water_class(accepted, "lake" if station.waterbody == "lake" else "river")
+                if derived is not None:
+                    accepted["water_class"] = float(derived.water_class)
+            for parameter, value in accepted.items():
+                outcome.readings.append((station_id, parameter, ts, value, received_at))
+
+    def _register(self, outcome: Outcome, station_id: str, records: list[Record]) -> StationInfo:
+        media = {CATALOGUE[p].medium for r in records for p in r.values}
+        kind = "air" if "air" in media or not media else "surface_water"
+        station = StationInfo(station_id, ZoneInfo("Asia/Shanghai"), kind, None, True)
+        outcome.new_stations.append((station_id, f"auto-registered {station_id}", kind))
+        self.stations.add(station)
+        log.warning("auto-registering unknown station %s as %s", station_id, kind)
+        return station

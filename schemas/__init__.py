@@ -1,0 +1,1 @@
+"""Shapes that cross a boundary: MQTT payloads, API models, SQL migrations."""

@@ -1,0 +1,122 @@
+"""GB 3838-2002 surface-water classes by the single-factor rule."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Literal
+
+Waterbody = Literal["river", "lake"]
+
+WORSE_THAN_V = 6
+CLASS_NAMES = {1: "I", 2: "II", 3: "III", 4: "IV", 5: "V", 6: "worse than V"}
+
+# GB 3838-2002 Table 1, upper limits (mg/L; fecal coliform per L) for Class I..V.
+UPPER_LIMITS: dict[str, tuple[float, float, float, float, float]] = {
+    "codmn": (2, 4, 6, 10, 15),
+    "cod": (15, 15, 20, 30, 40),
+    "bod5": (3, 3, 4, 6, 10),
+    "nh3_n": (0.15, 0.5, 1.0, 1.5, 2.0),
+    "cu": (0.01, 1.0, 1.0, 1.0, 1.0),
+    "zn": (0.05, 1.0, 1.0, 2.0, 2.0),
+    "fluoride": (1.0, 1.0, 1.0, 1.5, 1.5),
+    "se": (0.01, 0.01, 0.01, 0.02, 0.02),
+    "as": (0.05, 0.05, 0.05, 0.1, 0.1),
+    "hg": (0.00005, 0.00005, 0.0001, 0.001, 0.001),
+    "cd": (0.001, 0.005, 0.005, 0.005, 0.01),
+    "cr6": (0.01, 0.05, 0.05, 0.05, 0.1),
+    "pb": (0.01, 0.01, 0.05, 0.05, 0.1),
+    "cn": (0.005, 0.05, 0.2, 0.2, 0.2),
+    "phenol": (0.002, 0.002, 0.005, 0.01, 0.1),
+    "petroleum": (0.05, 0.05, 0.05, 0.5, 1.0),
+    "las": (0.2, 0.2, 0.2, 0.3, 0.3),
+    "sulfide": (0.05, 0.1, 0.2, 0.5, 1.0),
+    "fecal_coliform": (200, 2000, 10000, 20000, 40000),
+}
+# Total phosphorus differs between rivers and lakes/reservoirs (GB 3838-2002 Table 1, item 9).
+TP_LIMITS: dict[Waterbody, tuple[float, float, float, float, float]] = {
+    "river": (0.02, 0.1, 0.2, 0.3, 0.4),
+    "lake": (0.01, 0.025, 0.05, 0.1, 0.2),
+}
+TN_LAKE_LIMITS = (0.2, 0.5, 1.0, 1.5, 2.0)
+# Dissolved oxygen is a lower limit: at least this much for Class I..V.
+DO_LOWER_LIMITS = (7.5, 6, 5, 3, 2)
+PH_RANGE = (6.0, 9.0)
+
+# Not used for the class (2011 evaluation method): water temperature, total nitrogen,
+# fecal coliform. Total nitrogen of lakes can be included by setting.
+EXCLUDED_FROM_CLASS = frozenset({"water_temp", "tn", "fecal_coliform"})
+
+
+@dataclass(frozen=True)
+class WaterClass:
+    """A section's class (1..5, 6 = worse than V) and the item(s) that decided it."""
+
+    water_class: int
+    deciding: tuple[str, ...]
+
+    @property
+    def name(self) -> str:
+        return CLASS_NAMES[self.water_class]
+
+
+def item_class(item: str, value: float, waterbody: Waterbody = "river") -> int | None:
+    """Class (1..6) of one item's value, or None if the item is not classified."""
+    if item == "ph":
+        return 1 if PH_RANGE[0] <= value <= PH_RANGE[1] else WORSE_THAN_V
+    if item == "do":
+        return next((i + 1 for i, low in enumerate(DO_LOWER_LIMITS) if value >= low), 6)
+    if item == "tp":
+        limits = TP_LIMITS[waterbody]
+    elif item == "tn":
+        limits = TN_LAKE_LIMITS
+    elif item in UPPER_LIMITS:
+        limits = UPPER_LIMITS[item]
+    else:
+        return None
+    return next((i + 1 for i, high in enumerate(limits) if value <= high), WORSE_THAN_V)
+
+
+def water_class(
+    values: Mapping[str, float],
+    waterbody: Waterbody = "river",
+    include_total_nitrogen: bool = False,
+) -> WaterClass | None:
+    """Single-factor class: the worst class among the assessed items; None if none assessed."""
+    classes: dict[str, int] = {}
+    for item, value in values.items():
+        if math.isnan(value):
+            continue
+        if item in EXCLUDED_FROM_CLASS and not (
+            item == "tn" and include_total_nitrogen and waterbody == "lake"
+        ):
+            continue
+        cls = item_class(item, value, waterbody)
+        if cls is not None:
+            classes[item] = cls
+    if not classes:
+        return None
+    worst = max(classes.values())
+    return WaterClass(worst, tuple(sorted(i for i, c in classes.items() if c == worst)))
+
+
+_ROMAN = {"I": 1, "II": 2, "III": 3, "IV": 4, "V": 5, "VI": 6}
+_UNICODE_ROMAN = str.maketrans({"Ⅰ": "I", "Ⅱ": "II", "Ⅲ": "III", "Ⅳ": "IV", "Ⅴ": "V"})
+
+
+def parse_water_class(raw: object) -> int | None:
+    """1..6 from ``3``, ``"III"``, ``"Ⅲ"``, ``"Class III"``, ``"劣V"``, ``"worse than V"``."""
+    if isinstance(raw, bool):
+        return None
+    if isinstance(raw, int | float):
+        return int(raw) if float(raw).is_integer() and 1 <= raw <= 6 else None
+    if not isinstance(raw, str):
+        return None
+    text = raw.strip().translate(_UNICODE_ROMAN).upper()
+    text = text.removeprefix("CLASS").strip()
+    if text in ("劣V", "WORSE THAN V", "V+", ">V"):
+        return WORSE_THAN_V
+    if text.isdigit():
+        return parse_water_class(int(text))
+    return _ROMAN.get(text)

@@ -1,0 +1,1 @@
+"""TimescaleDB access with psycopg 3: connections, migrations, the batch writer, queries."""

@@ -1,0 +1,192 @@
+"""The batch writer: one transaction stores a batch of readings and dead letters and
+refreshes the hourly, daily and latest rows the new readings touch."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import psycopg
+
+# (station_id, parameter, ts, value, received_at)
+ReadingRow = tuple[str, str, datetime, float, datetime]
+
+
+@dataclass(frozen=True, slots=True)
+class DeadLetter:
+    """A rejected payload, or one rejected reading of it, with its reason."""
+
+    topic: str
+    station_id: str | None
+    payload: bytes
+    reason: str
+    detail: str
+    received_at: datetime
+    source: str = "mqtt"
+
+    @property
+    def fingerprint(self) -> bytes:
+        digest = hashlib.sha256()
+        for part in (self.topic.encode(), self.payload, self.reason.encode(), self.detail.encode()):
+            digest.update(len(part).to_bytes(8, "big"))
+            digest.update(part)
+        return digest.digest()
+
+
+@dataclass(frozen=True, slots=True)
+class WriteResult:
+    inserted: int
+    duplicates: int
+    dead_letters: int
+
+
+_STAGING = """
+CREATE TEMP TABLE IF NOT EXISTS staging_readings (
+    station_id text, parameter text, ts timestamptz, value float8, received_at timestamptz,
+    seq integer
+) ON COMMIT DELETE ROWS;
+CREATE TEMP TABLE IF NOT EXISTS new_readings (
+    station_id text, parameter text, ts timestamptz, value float8, received_at timestamptz
+) ON COMMIT DELETE ROWS;
+"""
+
+# A repeated (station, parameter, ts) keeps the FIRST value stored: MQTT may redeliver an old
+# copy after a newer one, so "last wins" could silently undo a value; corrections go through
+# an explicit path, never through re-publishing.
+_INSERT_NEW = """
+WITH inserted AS (
+    INSERT INTO readings (station_id, parameter, ts, value, received_at)
+    SELECT DISTINCT ON (station_id, parameter, ts) station_id, parameter, ts, value, received_at
+    FROM staging_readings
+    ORDER BY station_id, parameter, ts, seq
+    ON CONFLICT (station_id, parameter, ts) DO NOTHING
+    RETURNING station_id, parameter, ts, value, received_at
+)
+INSERT INTO new_readings SELECT * FROM inserted
+"""
+
+# Hour valid with >= 45 minutes of data (GB 3095-2026 Table 4): readings x interval >= 2700 s.
+_REFRESH_HOURLY = """
+INSERT INTO readings_hourly AS h (station_id, parameter, bucket, mean, min, max, count, valid)
+SELECT r.station_id, r.parameter, t.bucket, avg(r.value), min(r.value), max(r.value), count(*),
+       count(*) * s.reading_interval_s >= 2700
+FROM (SELECT DISTINCT station_id, parameter, time_bucket('1 hour', ts) AS bucket
+      FROM new_readings) t
+JOIN stations s ON s.station_id = t.station_id
+JOIN readings r ON r.station_id = t.station_id AND r.parameter = t.parameter
+               AND r.ts >= t.bucket AND r.ts < t.bucket + interval '1 hour'
+WHERE r.flag = 'valid' AND r.ts >= %(lo)s AND r.ts < %(hi)s
+GROUP BY r.station_id, r.parameter, t.bucket, s.reading_interval_s
+ON CONFLICT (station_id, parameter, bucket) DO UPDATE SET
+    mean = excluded.mean, min = excluded.min, max = excluded.max,
+    count = excluded.count, valid = excluded.valid
+"""
+
+# Daily = the station's local calendar day; mean of the valid hourly means (HJ 663).
+_REFRESH_DAILY = """
+INSERT INTO readings_daily AS d
+    (station_id, parameter, day, mean, min, max, valid_hours, hours, valid)
+SELECT h.station_id, h.parameter, t.day,
+       avg(h.mean) FILTER (WHERE h.valid), min(h.mean) FILTER (WHERE h.valid),
+       max(h.mean) FILTER (WHERE h.valid),
+       count(*) FILTER (WHERE h.valid), count(*),
+       count(*) FILTER (WHERE h.valid) >= p.daily_min_hours
+FROM (SELECT DISTINCT n.station_id, n.parameter, s.timezone,
+             (n.ts AT TIME ZONE s.timezone)::date AS day
+      FROM new_readings n JOIN stations s ON s.station_id = n.station_id) t
+JOIN parameters p ON p.parameter = t.parameter
+JOIN readings_hourly h ON h.station_id = t.station_id AND h.parameter = t.parameter
+     AND h.bucket >= (t.day::timestamp AT TIME ZONE t.timezone)
+     AND h.bucket < ((t.day + 1)::timestamp AT TIME ZONE t.timezone)
+WHERE h.bucket >= %(lo)s AND h.bucket < %(hi)s
+GROUP BY h.station_id, h.parameter, t.day, p.daily_min_hours
+ON CONFLICT (station_id, parameter, day) DO UPDATE SET
+    mean = excluded.mean, min = excluded.min, max = excluded.max,
+    valid_hours = excluded.valid_hours, hours = excluded.hours, valid = excluded.valid
+"""
+
+# A late reading never replaces a newer "latest".
+_REFRESH_LATEST = """
+INSERT INTO latest_readings AS l (station_id, parameter, ts, value, received_at)
+SELECT DISTINCT ON (station_id, parameter) station_id, parameter, ts, value, received_at
+FROM new_readings
+ORDER BY station_id, parameter, ts DESC
+ON CONFLICT (station_id, parameter) DO UPDATE SET
+    ts = excluded.ts, value = excluded.value, received_at = excluded.received_at
+WHERE l.ts < excluded.ts
+"""
+
+_INSERT_DEAD_LETTER = """
+INSERT INTO dead_letters
+    (fingerprint, topic, station_id, payload, reason, detail, source, received_at)
+VALUES (%s, %s, %s, %s, %s, %s, %s, %s)
+ON CONFLICT (fingerprint) DO NOTHING
+"""
+
+_AUTO_REGISTER = """
+INSERT INTO stations (station_id, name, kind) VALUES (%s, %s, %s)
+ON CONFLICT (station_id) DO NOTHING
+"""
+
+
+def prepare_connection(conn: psycopg.Connection) -> None:
+    """Create the per-connection staging tables (used as a pool's ``configure``)."""
+    conn.execute(_STAGING)
+    conn.commit()
+
+
+def write_batch(
+    conn: psycopg.Connection,
+    readings: Sequence[ReadingRow],
+    dead_letters: Sequence[DeadLetter] = (),
+    new_stations: Sequence[tuple[str, str, str]] = (),
+) -> WriteResult:
+    """Store one batch atomically; a repeated (station, parameter, ts) is a duplicate, not
+    an error. The caller acknowledges the batch's messages only after this returns."""
+    inserted = stored_dead = 0
+    with conn.transaction(), conn.cursor() as cur:
+        if new_stations:
+            cur.executemany(_AUTO_REGISTER, new_stations)
+        if readings:
+            with cur.copy(
+                "COPY staging_readings (station_id, parameter, ts, value, received_at, seq)"
+                " FROM STDIN (FORMAT BINARY)"
+            ) as copy:
+                copy.set_types(["text", "text", "timestamptz", "float8", "timestamptz", "int4"])
+                for seq, row in enumerate(readings):
+                    copy.write_row((*row, seq))
+            cur.execute(_INSERT_NEW)
+            inserted = cur.rowcount
+            if inserted:
+                timestamps = [row[2] for row in readings]
+                # Bounds as constants let TimescaleDB exclude chunks at plan time; a
+                # reading's local day starts and ends within two days of it.
+                window = {
+                    "lo": min(timestamps) - timedelta(days=2),
+                    "hi": max(timestamps) + timedelta(days=2),
+                }
+                cur.execute(_REFRESH_HOURLY, window)
+                cur.execute(_REFRESH_DAILY, window)
+                cur.execute(_REFRESH_LATEST)
+        if dead_letters:
+            cur.executemany(
+                _INSERT_DEAD_LETTER,
+                [
+                    (
+                        d.fingerprint,
+                        d.topic,
+                        d.station_id,
+                        d.payload,
+                        d.reason,
+                        d.detail,
+                        d.source,
+                        d.received_at,
+                    )
+                    for d in dead_letters
+                ],
+                returning=False,
+            )
+            stored_dead = len(dead_letters)
+    return WriteResult(inserted, len(readings) - inserted, stored_dead)
