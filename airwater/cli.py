@@ -16,7 +16,7 @@ from rich.table import Table
 
 from airwater.settings import Settings
 
-console = Console(stderr=True)
+console = Console(stderr=True, soft_wrap=True)
 log = logging.getLogger("airwater")
 
 
@@ -73,7 +73,10 @@ def cmd_stations_list(args: argparse.Namespace, settings: Settings) -> int:
             s.timezone,
             "yes" if s.active else "no",
         )
-    Console().print(table)
+    out = Console()
+    if not out.is_terminal:
+        out = Console(width=240)
+    out.print(table)
     return 0
 
 

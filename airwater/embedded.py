@@ -216,15 +216,18 @@ class MosquittoServer:
 
     def start(self) -> None:
         config = self.write_config()
-        self.process = subprocess.Popen(
-            [self.binary, "-c", str(config)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
-        )
+        stderr_path = self.folder / "mosquitto.stderr"
+        with open(stderr_path, "ab") as stderr:
+            self.process = subprocess.Popen(
+                [self.binary, "-c", str(config)], stdout=subprocess.DEVNULL, stderr=stderr
+            )
         try:
             wait_for_port(self.port, timeout=15)
         except TimeoutError:
             self.process.kill()
-            _, err = self.process.communicate()
-            raise RuntimeError(f"mosquitto did not start: {err.decode(errors='replace')}") from None
+            self.process.wait()
+            err = stderr_path.read_text(errors="replace")
+            raise RuntimeError(f"mosquitto did not start: {err}") from None
         log.info("Mosquitto on 127.0.0.1:%d (persistence in %s)", self.port, self.folder)
 
     def stop(self, kill: bool = False) -> None:

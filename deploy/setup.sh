@@ -42,6 +42,7 @@ if [ ! -f "$("$PG_CONFIG" --sharedir)/extension/timescaledb.control" ] \
   apt_install "postgresql-server-dev-$PG_MAJOR" cmake build-essential dpkg-dev
   # Debian 13 carries the source; use the machine's own Debian archive URI, in a private apt
   # state so that the system's sources and lists stay untouched.
+  export GIT_CEILING_DIRECTORIES="$WORK"  # the build asks git for a version; not ours
   ARCHIVE=$(grep -hE '^URIs:' /etc/apt/sources.list.d/debian.sources 2>/dev/null | grep -v security | head -n 1 | awk '{print $2}')
   if [ -z "$ARCHIVE" ]; then
     ARCHIVE=$(grep -hE '^deb ' /etc/apt/sources.list 2>/dev/null | grep -v security | head -n 1 | awk '{print $2}')

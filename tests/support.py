@@ -1,0 +1,213 @@
+"""Helpers for tests that run against the private PostgreSQL and Mosquitto."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+import paho.mqtt.client as mqtt
+import psycopg
+
+from airwater import PROJECT_ROOT
+
+
+def wait_for(
+    predicate: Callable[[], Any],
+    timeout: float = 30.0,
+    interval: float = 0.1,
+    what: str = "condition",
+) -> Any:
+    """Poll until ``predicate()`` is truthy; returns its value or fails the test."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+        time.sleep(interval)
+
+
+def count(database_url: str, sql: str, params: Iterable[Any] = ()) -> int:
+    with psycopg.connect(database_url) as conn:
+        row = conn.execute(sql, tuple(params)).fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+class Worker:
+    """One ``python -m ingest`` process with its own client id."""
+
+    def __init__(
+        self,
+        database_url: str,
+        mqtt_url: str,
+        client_id: str = "test-ingest",
+        log_path: Path | None = None,
+        **settings: str,
+    ) -> None:
+        self.env = {
+            **os.environ,
+            "AIRWATER_DATABASE_URL": database_url,
+            "AIRWATER_MQTT_URL": mqtt_url,
+            "AIRWATER_INGEST_CLIENT_ID": client_id,
+            "AIRWATER_METRICS_PORT": "0",
+            "AIRWATER_DB_RETRY_MAX_S": "1",
+            **{f"AIRWATER_{k.upper()}": v for k, v in settings.items()},
+        }
+        self.log_path = log_path
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> Worker:
+        path = self.log_path or Path(os.devnull)
+        with open(path, "ab") as log:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "ingest"],
+                env=self.env,
+                cwd=PROJECT_ROOT,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        return self
+
+    def kill(self) -> None:
+        assert self.process is not None
+        self.process.kill()
+        self.process.wait()
+
+    def terminate(self, timeout: float = 60) -> int:
+        assert self.process is not None
+        self.process.terminate()
+        return self.process.wait(timeout=timeout)
+
+    def stop_quietly(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+
+
+class Publisher:
+    """A QoS-1 publisher that waits for every PUBACK; keeps its in-flight window small."""
+
+    def __init__(self, port: int, client_id: str = "test-publisher") -> None:
+        self.client = mqtt.Client(
+            callback_api_version=mqtt.CallbackAPIVersion.VERSION2,
+            client_id=client_id,
+            protocol=mqtt.MQTTv5,
+        )
+        self.client.max_inflight_messages_set(50)
+        self.client.max_queued_messages_set(0)
+        self.client.connect("127.0.0.1", port)
+        self.client.loop_start()
+
+    def publish(self, station_id: str, payload: Any, qos: int = 1) -> mqtt.MQTTMessageInfo:
+        body = payload if isinstance(payload, bytes | str) else json.dumps(payload)
+        return self.client.publish(f"stations/{station_id}/readings", body, qos=qos)
+
+    def publish_all(self, messages: Iterable[tuple[str, Any]]) -> int:
+        infos = [self.publish(station_id, payload) for station_id, payload in messages]
+        for info in infos:
+            info.wait_for_publish(timeout=120)
+            assert info.is_published()
+        return len(infos)
+
+    def close(self) -> None:
+        self.client.disconnect()
+        self.client.loop_stop()
+
+
+PROBE_STATION = "PROBE-0"
+
+
+def wait_until_consuming(
+    database_url: str, publisher: Publisher, batch_window_s: float = 0.2, timeout: float = 60
+) -> None:
+    """Publish probe readings, one at a time, until one is stored: the worker is subscribed
+    and writing. Probe rows are removed afterwards."""
+    probe_ts = 946684800  # 2000-01-01, far from any test data
+    deadline = time.monotonic() + timeout
+    while True:
+        probe_ts += 3600
+        publisher.publish(PROBE_STATION, {"ts": probe_ts, "pm25": 1.0}).wait_for_publish(10)
+        try:
+            wait_for(
+                lambda: count(
+                    database_url,
+                    "SELECT count(*) FROM readings WHERE station_id = %s",
+                    (PROBE_STATION,),
+                ),
+                timeout=batch_window_s + 1.0,
+                interval=0.05,
+            )
+            break
+        except AssertionError:
+            if time.monotonic() > deadline:
+                raise AssertionError("the ingest worker never consumed a probe") from None
+    with psycopg.connect(database_url) as conn:
+        for table in ("readings", "readings_hourly", "readings_daily", "latest_readings"):
+            conn.execute(f"DELETE FROM {table} WHERE station_id = %s", (PROBE_STATION,))
+
+
+# Rollups recomputed from `readings` with SQL written independently of storage/writer.py.
+_HOURLY_FROM_READINGS = """
+SELECT r.station_id, r.parameter, date_trunc('hour', r.ts AT TIME ZONE 'UTC') AS hour,
+       round(avg(r.value)::numeric, 6), round(min(r.value)::numeric, 6),
+       round(max(r.value)::numeric, 6), count(*),
+       count(*) * s.reading_interval_s >= 45 * 60
+FROM readings r JOIN stations s USING (station_id)
+WHERE r.flag = 'valid'
+GROUP BY 1, 2, 3, s.reading_interval_s
+"""
+_HOURLY_STORED = """
+SELECT station_id, parameter, bucket AT TIME ZONE 'UTC', round(mean::numeric, 6),
+       round(min::numeric, 6), round(max::numeric, 6), count, valid
+FROM readings_hourly
+"""
+_DAILY_FROM_READINGS = """
+WITH hourly AS (
+    SELECT r.station_id, r.parameter, s.timezone, date_trunc('hour', r.ts) AS hour,
+           avg(r.value) AS mean, count(*) * s.reading_interval_s >= 45 * 60 AS valid
+    FROM readings r JOIN stations s USING (station_id)
+    WHERE r.flag = 'valid'
+    GROUP BY 1, 2, 3, 4, s.reading_interval_s
+)
+SELECT h.station_id, h.parameter, (h.hour AT TIME ZONE h.timezone)::date AS day,
+       round((avg(h.mean) FILTER (WHERE h.valid))::numeric, 6),
+       count(*) FILTER (WHERE h.valid), count(*),
+       count(*) FILTER (WHERE h.valid) >= CASE WHEN h.parameter IN
+           ('pm25', 'pm10', 'so2', 'no2', 'co', 'o3') THEN 20 ELSE 1 END
+FROM hourly h
+GROUP BY 1, 2, 3
+"""
+_DAILY_STORED = """
+SELECT station_id, parameter, day, round(mean::numeric, 6), valid_hours, hours, valid
+FROM readings_daily
+"""
+
+
+def assert_rollups_match_readings(database_url: str) -> int:
+    """Hourly and daily rollups equal a recomputation from `readings`; returns hourly rows."""
+    with psycopg.connect(database_url) as conn:
+        conn.execute("SET TIME ZONE 'UTC'")
+        for recomputed, kept in (
+            (_HOURLY_FROM_READINGS, _HOURLY_STORED),
+            (_DAILY_FROM_READINGS, _DAILY_STORED),
+        ):
+            missing = conn.execute(
+                f"SELECT * FROM ({recomputed}) a EXCEPT SELECT * FROM ({kept}) b"
+            ).fetchall()
+            extra = conn.execute(
+                f"SELECT * FROM ({kept}) a EXCEPT SELECT * FROM ({recomputed}) b"
+            ).fetchall()
+            assert not missing and not extra, (
+                f"rollups differ from readings: missing {missing[:5]}, extra {extra[:5]}"
+            )
+        hourly = conn.execute("SELECT count(*) FROM readings_hourly").fetchone()
+    assert hourly is not None
+    return int(hourly[0])

@@ -1,0 +1,122 @@
+"""Hourly and daily rollups kept by the writer equal a recomputation from readings."""
+
+from __future__ import annotations
+
+import random
+from datetime import UTC, datetime, timedelta
+
+import psycopg
+
+from storage.writer import DeadLetter, prepare_connection, write_batch
+from tests.support import assert_rollups_match_readings
+
+
+def test_rollups_equal_recomputation_after_shuffled_batches_with_duplicates(database_url):
+    rng = random.Random(20261128)
+    start = datetime(2026, 2, 27, 10, tzinfo=UTC)
+    received = datetime(2026, 11, 28, tzinfo=UTC)
+    readings = []
+    # hourly stations (one of them in Asia/Urumqi) over 4 days, with gaps
+    for station in ("110000-A001", "110000-A002", "650000-A001"):
+        for hour in range(96):
+            if rng.random() < 0.15:
+                continue
+            ts = start + timedelta(hours=hour)
+            readings.append((station, "pm25", ts, round(rng.uniform(5, 150), 1), received))
+            readings.append((station, "pm10", ts, round(rng.uniform(10, 250), 1), received))
+    # a 5-minute station: some hours have fewer than 9 readings (< 45 min → invalid hour)
+    for minute in range(0, 2 * 24 * 60, 5):
+        if rng.random() < 0.3:
+            continue
+        ts = start + timedelta(minutes=minute)
+        readings.append(("310000-A001", "pm25", ts, round(rng.uniform(5, 90), 1), received))
+    # water section: a few samples a day
+    for hour in range(0, 96, 4):
+        ts = start + timedelta(hours=hour)
+        readings.append(("W-YANGTZE-01", "nh3_n", ts, round(rng.uniform(0.1, 2), 3), received))
+    duplicates = rng.sample(readings, 300)
+    stream = readings + duplicates
+    rng.shuffle(stream)
+
+    with psycopg.connect(database_url) as conn:
+        prepare_connection(conn)
+        inserted = duplicate_count = 0
+        for i in range(0, len(stream), 137):
+            result = write_batch(conn, stream[i : i + 137])
+            inserted += result.inserted
+            duplicate_count += result.duplicates
+    assert inserted == len(readings)
+    assert duplicate_count == len(duplicates)
+    assert assert_rollups_match_readings(database_url) > 0
+
+
+def test_daily_mean_needs_20_valid_hours(database_url):
+    day_start = datetime(2026, 3, 1, tzinfo=UTC) - timedelta(hours=8)  # Beijing midnight
+    received = datetime(2026, 11, 28, tzinfo=UTC)
+    nineteen = [
+        ("110000-A001", "pm25", day_start + timedelta(hours=h), 10.0 + h, received)
+        for h in range(19)
+    ]
+    twenty = [
+        ("110000-A002", "pm25", day_start + timedelta(hours=h), 10.0, received) for h in range(20)
+    ]
+    with psycopg.connect(database_url) as conn:
+        prepare_connection(conn)
+        write_batch(conn, nineteen + twenty)
+        got = {
+            station: (valid, hours, mean)
+            for station, valid, hours, mean in conn.execute(
+                "SELECT station_id, valid, valid_hours, mean FROM readings_daily "
+                "WHERE day = '2026-03-01'"
+            ).fetchall()
+        }
+    assert got["110000-A001"] == (False, 19, sum(10.0 + h for h in range(19)) / 19)
+    assert got["110000-A002"] == (True, 20, 10.0)
+
+
+def test_hour_needs_45_minutes_of_data(database_url):
+    hour = datetime(2026, 3, 1, 2, tzinfo=UTC)
+    received = datetime(2026, 11, 28, tzinfo=UTC)
+    # 310000-A001 reports every 5 minutes: 9 readings = 45 min (valid), 8 = 40 min (invalid)
+    nine = [
+        ("310000-A001", "pm25", hour + timedelta(minutes=5 * i), 20.0, received) for i in range(9)
+    ]
+    eight = [
+        ("310000-A001", "pm25", hour + timedelta(hours=1, minutes=5 * i), 20.0, received)
+        for i in range(8)
+    ]
+    with psycopg.connect(database_url) as conn:
+        prepare_connection(conn)
+        write_batch(conn, nine + eight)
+        got = conn.execute(
+            "SELECT count, valid FROM readings_hourly WHERE station_id = "
+            "'310000-A001' ORDER BY bucket"
+        ).fetchall()
+    assert got == [(9, True), (8, False)]
+
+
+def test_written_twice_changes_nothing(database_url):
+    received = datetime(2026, 11, 28, tzinfo=UTC)
+    rows = [
+        ("110000-A001", "pm25", datetime(2026, 3, 1, h, tzinfo=UTC), float(h), received)
+        for h in range(24)
+    ]
+    letter = DeadLetter(
+        "stations/110000-A001/readings",
+        "110000-A001",
+        b"{bad",
+        "malformed_json",
+        "not valid JSON",
+        received,
+    )
+    with psycopg.connect(database_url) as conn:
+        prepare_connection(conn)
+        first = write_batch(conn, rows, [letter])
+        before = conn.execute("SELECT * FROM readings_daily ORDER BY day").fetchall()
+        second = write_batch(conn, rows, [letter])
+        after = conn.execute("SELECT * FROM readings_daily ORDER BY day").fetchall()
+        letters = conn.execute("SELECT count(*) FROM dead_letters").fetchone()
+    assert (first.inserted, first.duplicates) == (24, 0)
+    assert (second.inserted, second.duplicates) == (0, 24)
+    assert before == after
+    assert letters == (1,)
