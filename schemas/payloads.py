@@ -7,6 +7,7 @@ exists, its waterbody) is checked by ``ingest.validate``.
 from __future__ import annotations
 
 import math
+import re
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -98,6 +99,14 @@ def parse_payload(payload: bytes, station_id: str, max_bytes: int = 256 * 1024) 
             batch = document["readings"]
             if not isinstance(batch, list):
                 raise PayloadError(Reason.INVALID_SHAPE, '"readings" must be an array')
+            for key in document:
+                if key != "readings" and key not in META_KEYS:
+                    parsed.rejections.append(
+                        Rejection(
+                            Reason.INVALID_SHAPE,
+                            f'batch: key {key!r} outside "readings" is not read',
+                        )
+                    )
             for position, item in enumerate(batch):
                 if not isinstance(item, dict):
                     parsed.rejections.append(
@@ -145,12 +154,15 @@ def parse_number(raw: object) -> float:
     """A finite float from a JSON number or numeric text; ValueError otherwise."""
     if isinstance(raw, bool) or raw is None:
         raise ValueError(f"{raw!r} is not a number")
-    if isinstance(raw, int | float):
-        value = float(raw)
-    elif isinstance(raw, str):
-        value = float(raw.strip())
-    else:
-        raise ValueError(f"{type(raw).__name__} is not a number")
+    try:
+        if isinstance(raw, int | float):
+            value = float(raw)
+        elif isinstance(raw, str):
+            value = float(raw.strip())
+        else:
+            raise ValueError(f"{type(raw).__name__} is not a number")
+    except OverflowError:  # an int beyond the float range
+        raise ValueError(f"{raw!r} is out of range") from None
     if not math.isfinite(value):
         raise ValueError(f"{raw!r} is not a finite number")
     return value
@@ -168,6 +180,7 @@ def _parse_reading(document: dict[str, object], parsed: ParsedPayload, where: st
         )
         return
     values: dict[str, float] = {}
+    rejected_before = len(parsed.rejections)
     for key, raw in document.items():
         if key in META_KEYS:
             continue
@@ -182,6 +195,8 @@ def _parse_reading(document: dict[str, object], parsed: ParsedPayload, where: st
             parsed.rejections.append(rejection)
     if values:
         parsed.records.append(Record(ts, values))
+    elif len(parsed.rejections) == rejected_before:
+        parsed.rejections.append(Rejection(Reason.INVALID_SHAPE, f"{where} holds no values"))
 
 
 def _store_value(
@@ -228,7 +243,7 @@ def _parse_senml(pack: list[object], station_id: str, parsed: ParsedPayload) -> 
             continue  # a record carrying only base fields
         full_name = base_name + str(entry.get("n", ""))
         prefix, parameter_name = _split_senml_name(full_name)
-        if prefix and station_id not in prefix:
+        if prefix and station_id not in _NAME_SEPARATORS.split(prefix):
             raise PayloadError(
                 Reason.STATION_MISMATCH,
                 f"{where}: name {full_name!r} does not belong to station {station_id!r}",
@@ -273,7 +288,7 @@ def _senml_value(
     except ValueError as exc:
         return Rejection(Reason.NON_NUMERIC_VALUE, f"{where}: {parameter}: {exc}")
     if not unit:
-        return value
+        return value if math.isfinite(value) else _out_of_range(parameter, where)
     factor = conversion_factor(unit, CATALOGUE[parameter])
     if factor is None:
         return Rejection(
@@ -281,7 +296,16 @@ def _senml_value(
             f"{where}: unit {unit!r} cannot be converted to {CATALOGUE[parameter].unit}",
         )
     # 12 significant digits hide the binary noise of the conversion (3e-8 kg/m3 -> 30 ug/m3)
-    return value if factor == 1.0 else float(f"{value * factor:.12g}")
+    converted = value if factor == 1.0 else float(f"{value * factor:.12g}")
+    # bv + v, or the conversion, can leave the float range although each part was finite
+    return converted if math.isfinite(converted) else _out_of_range(parameter, where)
+
+
+def _out_of_range(parameter: str, where: str) -> Rejection:
+    return Rejection(Reason.NON_NUMERIC_VALUE, f"{where}: {parameter}: value overflows a float")
+
+
+_NAME_SEPARATORS = re.compile(r"[/:]")
 
 
 def _split_senml_name(full_name: str) -> tuple[str, str]:

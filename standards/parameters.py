@@ -77,7 +77,6 @@ ALIASES: dict[str, str] = {
     "ammonia_nitrogen": "nh3_n",
     "total_phosphorus": "tp",
     "total_nitrogen": "tn",
-    "temperature": "water_temp",
     "class": "water_class",
 }
 

@@ -70,6 +70,9 @@ def item_class(item: str, value: float, waterbody: Waterbody = "river") -> int |
     if item == "tp":
         limits = TP_LIMITS[waterbody]
     elif item == "tn":
+        # Table 1 gives total nitrogen limits for lakes and reservoirs only.
+        if waterbody != "lake":
+            return None
         limits = TN_LAKE_LIMITS
     elif item in UPPER_LIMITS:
         limits = UPPER_LIMITS[item]
@@ -106,17 +109,20 @@ _UNICODE_ROMAN = str.maketrans({"Ⅰ": "I", "Ⅱ": "II", "Ⅲ": "III", "Ⅳ": "I
 
 
 def parse_water_class(raw: object) -> int | None:
-    """1..6 from ``3``, ``"III"``, ``"Ⅲ"``, ``"Class III"``, ``"劣V"``, ``"worse than V"``."""
+    """Class 1..6 (6 = worse than V) from ``3``, ``"III"``, ``"Ⅲ"``, ``"Class III"``, ``"Ⅲ类"``,
+    ``"劣V"`` or ``"worse than V"``; None if ``raw`` names no class."""
     if isinstance(raw, bool):
         return None
     if isinstance(raw, int | float):
-        return int(raw) if float(raw).is_integer() and 1 <= raw <= 6 else None
+        # range first: float() of a huge int overflows
+        return int(raw) if 1 <= raw <= 6 and float(raw).is_integer() else None
     if not isinstance(raw, str):
         return None
-    text = raw.strip().translate(_UNICODE_ROMAN).upper()
-    text = text.removeprefix("CLASS").strip()
+    text = raw.strip().upper().translate(_UNICODE_ROMAN)
+    text = text.removeprefix("CLASS").removesuffix("类").strip()
     if text in ("劣V", "WORSE THAN V", "V+", ">V"):
         return WORSE_THAN_V
-    if text.isdigit():
-        return parse_water_class(int(text))
+    if text.isdecimal():
+        # isdecimal, not isdigit (int() refuses "³"); the length cap keeps int() cheap
+        return parse_water_class(int(text)) if len(text) <= 3 else None
     return _ROMAN.get(text)
