@@ -25,20 +25,33 @@ def test_run_starts_private_services_ingests_and_stops_cleanly(tmp_path):
     env.update(AIRWATER_DATA_DIR=str(tmp_path / "data"), AIRWATER_METRICS_PORT=str(metrics_port))
     log_path = tmp_path / "run.log"
     with open(log_path, "wb") as log:
-        run = subprocess.Popen([sys.executable, "-m", "airwater.cli", "run"], env=env,
-                               cwd=PROJECT_ROOT, stdout=log, stderr=subprocess.STDOUT)
+        run = subprocess.Popen(
+            [sys.executable, "-m", "airwater.cli", "run"],
+            env=env,
+            cwd=PROJECT_ROOT,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
     try:
-        banner = wait_for(lambda: re.search(
-            r"database\s+(postgresql://\S+).*?broker\s+mqtt://127\.0\.0\.1:(\d+)",
-            log_path.read_text(), re.S), timeout=90, what="the run banner")
+        banner = wait_for(
+            lambda: re.search(
+                r"database\s+(postgresql://\S+).*?broker\s+mqtt://127\.0\.0\.1:(\d+)",
+                log_path.read_text(),
+                re.S,
+            ),
+            timeout=90,
+            what="the run banner",
+        )
         database_url, broker_port = banner.group(1), int(banner.group(2))
         with psycopg.connect(database_url) as conn:
             upsert_stations(conn, [Station(station_id="110000-A001", name="Dongsi")])
         publisher = Publisher(broker_port)
         try:
+
             def stored() -> int:
-                publisher.publish("110000-A001", {"ts": "2026-03-01T08:00:00+08:00",
-                                                  "pm25": 35.0}).wait_for_publish(5)
+                publisher.publish(
+                    "110000-A001", {"ts": "2026-03-01T08:00:00+08:00", "pm25": 35.0}
+                ).wait_for_publish(5)
                 with psycopg.connect(database_url) as conn:
                     row = conn.execute("SELECT count(*) FROM readings").fetchone()
                 return row[0] if row else 0
