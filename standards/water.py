@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -126,3 +126,84 @@ def parse_water_class(raw: object) -> int | None:
         # isdecimal, not isdigit (int() refuses "³"); the length cap keeps int() cheap
         return parse_water_class(int(text)) if len(text) <= 3 else None
     return _ROMAN.get(text)
+
+
+# Basin and river evaluation (2011 surface-water evaluation method): with at least this many
+# sections the grade comes from the class shares; with fewer, from the mean of each item.
+BASIN_MIN_SECTIONS = 5
+BASIN_GRADES = (
+    "excellent",
+    "good",
+    "lightly polluted",
+    "moderately polluted",
+    "heavily polluted",
+)
+
+
+def _count(classes: Sequence[int], worst: int) -> tuple[int, int]:
+    """(sections in Class I..``worst``, sections assessed); refuses classes outside 1..6."""
+    for cls in classes:
+        if cls not in CLASS_NAMES:
+            raise ValueError(f"water class must be 1..6 (6 = worse than V), not {cls!r}")
+    if not classes:
+        raise ValueError("no sections assessed")
+    return sum(1 for cls in classes if cls <= worst), len(classes)
+
+
+def excellent_share(classes: Sequence[int]) -> float:
+    """Sections in Class I–III ÷ sections assessed × 100 (%): the targets' "excellent share"."""
+    good, assessed = _count(classes, 3)
+    return 100 * good / assessed
+
+
+def worse_than_v_share(classes: Sequence[int]) -> float:
+    """Sections worse than Class V ÷ sections assessed × 100 (%)."""
+    at_most_v, assessed = _count(classes, 5)
+    return 100 * (assessed - at_most_v) / assessed
+
+
+def basin_grade(section_classes: Sequence[int]) -> str | None:
+    """Grade of a river or basin with at least 5 sections, from its sections' classes (1..6):
+    Class I–III ≥ 90 % excellent; 75–90 % good; below 75 % lightly (worse than V < 20 %),
+    moderately (20–40 %) or heavily polluted (≥ 40 %). None for fewer than 5 sections: use
+    ``basin_class_few_sections`` instead.
+
+    Each lower bound belongs to the better grade for the I–III share (exactly 90 % is
+    excellent, exactly 75 % good) and to the worse grade for the worse-than-V share (exactly
+    20 % is moderately, exactly 40 % heavily polluted), as in the 2011 method's inequalities.
+    """
+    if len(section_classes) < BASIN_MIN_SECTIONS:
+        return None
+    good, assessed = _count(section_classes, 3)
+    at_most_v, _ = _count(section_classes, 5)
+    worse_than_v = assessed - at_most_v
+    # integer cross-multiplication: 100 * good / assessed >= 90 without float rounding
+    if 100 * good >= 90 * assessed:
+        return "excellent"
+    if 100 * good >= 75 * assessed:
+        return "good"
+    if 100 * worse_than_v < 20 * assessed:
+        return "lightly polluted"
+    if 100 * worse_than_v < 40 * assessed:
+        return "moderately polluted"
+    return "heavily polluted"
+
+
+def basin_class_few_sections(
+    section_values: Sequence[Mapping[str, float]],
+    waterbody: Waterbody = "river",
+    include_total_nitrogen: bool = False,
+) -> WaterClass | None:
+    """Class of a river or basin with fewer than 5 sections: each item is averaged over the
+    sections that measured it (NaN = not measured), then the single-factor rule applies to
+    the means. None when no item can be assessed."""
+    totals: dict[str, float] = {}
+    counts: dict[str, int] = {}
+    for values in section_values:
+        for item, value in values.items():
+            if math.isnan(value):
+                continue
+            totals[item] = totals.get(item, 0.0) + value
+            counts[item] = counts.get(item, 0) + 1
+    means = {item: totals[item] / counts[item] for item in totals}
+    return water_class(means, waterbody, include_total_nitrogen)
