@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import os
 import signal
@@ -15,6 +16,8 @@ from rich.console import Console
 from rich.table import Table
 
 from airwater.settings import Settings
+from schemas.reports import AirAnnual, AirReport, WaterReport
+from standards.water import CLASS_NAMES
 
 console = Console(stderr=True, soft_wrap=True)
 log = logging.getLogger("airwater")
@@ -141,6 +144,191 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _fmt(value: object, digits: int = 1) -> str:
+    if value is None:
+        return "–"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, float):
+        return f"{value:.{digits}f}"
+    return str(value)
+
+
+def _air_rows(report: AirReport, level: str) -> list[AirAnnual]:
+    rows = [report.national]
+    if level in ("city", "all"):
+        rows += report.cities
+    if level in ("station", "all"):
+        rows += report.stations
+    return rows
+
+
+def _flat_air(row: AirAnnual, report: AirReport) -> dict[str, object]:
+    data = row.model_dump(exclude={"coverage"})
+    data.update(
+        year=report.year,
+        standard=report.standard,
+        coverage_expected=row.coverage.expected,
+        coverage_observed=row.coverage.observed,
+        coverage_percent=row.coverage.percent_complete,
+        coverage_valid=row.coverage.valid,
+        coverage_reasons="; ".join(row.coverage.reasons),
+    )
+    return data
+
+
+def _write_csv(rows: list[dict[str, object]]) -> None:
+    import csv
+
+    if not rows:
+        return
+    writer = csv.DictWriter(sys.stdout, fieldnames=list(rows[0]))
+    writer.writeheader()
+    writer.writerows(rows)
+
+
+def _print_air(report: AirReport, level: str) -> None:
+    out = Console() if Console().is_terminal else Console(width=200)
+    target = "" if report.parameter != "pm25" else "   targets: national < 28 (2027), < 25 (2035)"
+    out.print(
+        f"[bold]{report.parameter.upper()} {report.year}[/bold] — annual limits "
+        f"{report.standard} (Grade II {_fmt(report.annual_limit, 0)} {report.unit}); "
+        f"24-hour limits {', '.join(report.daily_limit_standards)}{target}"
+    )
+    table = Table(
+        "level",
+        "id",
+        "name",
+        "annual mean",
+        "valid days",
+        f"P{report.national.percentile_rank:g}",
+        "days > 24h limit",
+        "meets Grade II",
+        "gap to 28",
+        "gap to 25",
+        "coverage",
+    )
+    for row in _air_rows(report, level):
+        style = None if row.coverage.valid else "dim"
+        table.add_row(
+            row.level,
+            row.id,
+            row.name,
+            _fmt(row.annual_mean),
+            str(row.valid_days),
+            _fmt(row.percentile),
+            _fmt(row.days_over_24h_limit),
+            _fmt(row.meets_grade_ii),
+            _fmt(row.gap_to_2027_target),
+            _fmt(row.gap_to_2035_target),
+            ("valid" if row.coverage.valid else "; ".join(row.coverage.reasons[:2])),
+            style=style,
+        )
+    out.print(table)
+    out.print(
+        f"cities meeting Grade II: {report.cities_meeting_grade_ii} of "
+        f"{report.cities_assessed} assessed ({_fmt(report.share_cities_meeting_grade_ii)} %)"
+    )
+
+
+def _print_water(report: WaterReport) -> None:
+    out = Console() if Console().is_terminal else Console(width=200)
+    out.print(
+        f"[bold]Surface water {report.year}[/bold] ({report.standard}): "
+        f"{report.sections_assessed} sections assessed, Class I–III "
+        f"{_fmt(report.excellent_share)} % (target {report.excellent_share_target:g} % by "
+        f"2027: {'met' if report.meets_target else 'not met'}), worse than V "
+        f"{_fmt(report.worse_than_v_share)} %"
+    )
+    dist = Table(*report.distribution.keys(), title="class distribution")
+    dist.add_row(*(str(v) for v in report.distribution.values()))
+    out.print(dist)
+    if report.basins:
+        basins = Table(
+            "basin", "sections", "I–III %", "worse than V %", "grade / class", title="basins"
+        )
+        for b in report.basins:
+            basins.add_row(
+                b.basin,
+                str(b.sections),
+                _fmt(b.excellent_share),
+                _fmt(b.worse_than_v_share),
+                b.grade or (f"Class {CLASS_NAMES[b.water_class]}" if b.water_class else "–"),
+            )
+        out.print(basins)
+    sections = Table("section", "name", "basin", "class", "deciding", "method", "months")
+    for s in report.sections:
+        sections.add_row(
+            s.station_id,
+            s.name,
+            s.basin or "",
+            s.class_name or "–",
+            ", ".join(s.deciding_parameters),
+            s.method,
+            str(s.months_with_data),
+        )
+    out.print(sections)
+
+
+def cmd_report(args: argparse.Namespace, settings: Settings) -> int:
+    from storage.compliance import air_report, air_trend, water_report, water_trend
+    from storage.db import connect
+
+    years = list(range(args.year, (args.to or args.year) + 1))
+    with connect(_require_database(settings)) as conn:
+        if args.kind == "air":
+            reports_air = [air_report(conn, y, args.parameter) for y in years]
+            if args.format == "json":
+                trend = air_trend(conn, years, args.parameter) if len(years) > 1 else []
+                print(
+                    json.dumps(
+                        {
+                            "reports": [r.model_dump(mode="json") for r in reports_air],
+                            "trend": [t.model_dump(mode="json") for t in trend],
+                        },
+                        ensure_ascii=False,
+                        indent=2,
+                    )
+                )
+            elif args.format == "csv":
+                _write_csv(
+                    [_flat_air(row, r) for r in reports_air for row in _air_rows(r, args.level)]
+                )
+            else:
+                for report in reports_air:
+                    _print_air(report, args.level)
+        else:
+            reports_water = [water_report(conn, y) for y in years]
+            if args.format == "json":
+                trend_w = water_trend(conn, years) if len(years) > 1 else []
+                print(
+                    json.dumps(
+                        {
+                            "reports": [r.model_dump(mode="json") for r in reports_water],
+                            "trend": [t.model_dump(mode="json") for t in trend_w],
+                        },
+                        ensure_ascii=False,
+                        indent=2,
+                    )
+                )
+            elif args.format == "csv":
+                _write_csv(
+                    [
+                        {
+                            "year": r.year,
+                            **s.model_dump(exclude={"annual_means"}),
+                            "deciding_parameters": " ".join(s.deciding_parameters),
+                        }
+                        for r in reports_water
+                        for s in r.sections
+                    ]
+                )
+            else:
+                for water in reports_water:
+                    _print_water(water)
+    return 0
+
+
 def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
     from ingest.__main__ import main as ingest_main
 
@@ -170,6 +358,27 @@ def build_parser() -> argparse.ArgumentParser:
 
     ingest = sub.add_parser("ingest", help="run one ingest worker (same as python -m ingest)")
     ingest.set_defaults(handler=cmd_ingest)
+
+    report = sub.add_parser(
+        "report", help="annual compliance reports (HJ 663 aggregation, GB 3095 / GB 3838)"
+    )
+    report.add_argument("kind", choices=["air", "water"])
+    report.add_argument("--year", type=int, required=True, help="the (first) year")
+    report.add_argument("--to", type=int, help="last year of a multi-year trend")
+    report.add_argument("--format", choices=["table", "csv", "json"], default="table")
+    report.add_argument(
+        "--parameter",
+        default="pm25",
+        choices=["pm25", "pm10", "so2", "no2"],
+        help="air pollutant (default pm25)",
+    )
+    report.add_argument(
+        "--level",
+        default="city",
+        choices=["national", "city", "station", "all"],
+        help="air rows to show besides the national value (default city)",
+    )
+    report.set_defaults(handler=cmd_report)
 
     stations = sub.add_parser("stations", help="the station registry")
     stations_sub = stations.add_subparsers(dest="stations_command", required=True, metavar="ACTION")

@@ -23,6 +23,7 @@ class Station(BaseModel):
     name: str = Field(min_length=1, max_length=200)
     kind: StationKind = "air"
     waterbody: Literal["river", "lake"] | None = None
+    basin: str | None = Field(default=None, description="river basin of a water section")
     city: str | None = None
     city_code: str | None = None
     province: str | None = None
@@ -41,7 +42,7 @@ class Station(BaseModel):
             raise ValueError(f"unknown IANA timezone {value!r}") from None
         return value
 
-    @field_validator("waterbody", "city", "city_code", "province", mode="before")
+    @field_validator("waterbody", "basin", "city", "city_code", "province", mode="before")
     @classmethod
     def _empty_is_none(cls, value: object) -> object:
         return None if value == "" else value
