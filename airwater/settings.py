@@ -6,7 +6,7 @@ from functools import lru_cache
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from airwater import PROJECT_ROOT
@@ -58,11 +58,26 @@ class Settings(BaseSettings):
     metrics_port: int = Field(default=9108, ge=0, description="0 disables the metrics server")
     db_retry_max_s: float = Field(default=10.0, gt=0)
 
+    # API
+    admin_key: SecretStr | None = Field(
+        default=None,
+        description="bootstrap admin API key (≥ 24 characters); create real keys with it",
+    )
+    public_read: bool = Field(default=False, description="read endpoints without a key")
+    api_page_max: int = Field(default=1000, ge=1)
+
     @field_validator("database_url")
     @classmethod
     def _postgres_scheme(cls, value: str | None) -> str | None:
         if value is not None and not value.startswith(("postgresql://", "postgres://")):
             raise ValueError("AIRWATER_DATABASE_URL must be a postgresql:// URL")
+        return value
+
+    @field_validator("admin_key")
+    @classmethod
+    def _strong_admin_key(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value()) < 24:
+            raise ValueError("AIRWATER_ADMIN_KEY must have at least 24 characters")
         return value
 
     @field_validator("mqtt_url")

@@ -1,1 +1,6 @@
-"""Placeholder room (DESIGN.md layout); filled by a later issue."""
+"""The operator REST API (FastAPI): stations, readings, aggregates, AQI, compliance,
+HTTP ingest, keys; errors as RFC 9457 problem+json."""
+
+from api.app import create_app
+
+__all__ = ["create_app"]

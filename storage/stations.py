@@ -54,16 +54,31 @@ def list_stations(
     kind: str | None = None,
     city_code: str | None = None,
     active: bool | None = None,
+    province: str | None = None,
+    city: str | None = None,
+    after: str | None = None,
+    limit: int | None = None,
 ) -> list[Station]:
-    """Stations in id order, filtered by whatever is given."""
+    """Stations in id order, filtered by whatever is given; ``after`` = keyset cursor."""
     with conn.cursor(row_factory=dict_row) as cur:
         cur.execute(
             f"SELECT {_COLUMNS} FROM stations"
             " WHERE (%(kind)s::text IS NULL OR kind = %(kind)s)"
             " AND (%(city_code)s::text IS NULL OR city_code = %(city_code)s)"
+            " AND (%(city)s::text IS NULL OR city = %(city)s)"
+            " AND (%(province)s::text IS NULL OR province = %(province)s)"
             " AND (%(active)s::boolean IS NULL OR active = %(active)s)"
-            " ORDER BY station_id",
-            {"kind": kind, "city_code": city_code, "active": active},
+            " AND (%(after)s::text IS NULL OR station_id > %(after)s)"
+            " ORDER BY station_id LIMIT %(limit)s",
+            {
+                "kind": kind,
+                "city_code": city_code,
+                "active": active,
+                "province": province,
+                "city": city,
+                "after": after,
+                "limit": limit,
+            },
         )
         return [Station.model_validate(row) for row in cur.fetchall()]
 

@@ -10,9 +10,14 @@ from pathlib import Path
 
 import psycopg
 import pytest
+from fastapi.testclient import TestClient
+from psycopg_pool import ConnectionPool
 
 from airwater.embedded import MosquittoServer, PostgresServer
+from airwater.settings import Settings
+from api import create_app
 from schemas.stations import Station
+from storage.db import make_pool
 from storage.migrate import migrate
 from storage.stations import upsert_stations
 from tests.support import PROBE_STATION, Publisher, Worker
@@ -141,3 +146,48 @@ def make_worker(database_url: str, broker: MosquittoServer, tmp_path: Path) -> I
     yield make
     for worker in workers:
         worker.stop_quietly()
+
+
+ADMIN_KEY = "test-admin-key-0123456789abcdef"
+
+
+@pytest.fixture(scope="session")
+def api_pool(postgres: PostgresServer) -> Iterator[ConnectionPool]:
+    pool = make_pool(postgres.url, max_size=10, name="test-api")
+    pool.open()
+    yield pool
+    pool.close()
+
+
+@pytest.fixture()
+def api_settings(database_url: str) -> Settings:
+    """Settings of the app under test; tests may change fields (e.g. public_read)."""
+    return Settings(database_url=database_url, mqtt_url="mqtt://127.0.0.1:1",
+                    admin_key=ADMIN_KEY, metrics_port=0)
+
+
+@pytest.fixture()
+def api(api_settings: Settings, api_pool: ConnectionPool) -> Iterator[TestClient]:
+    """An httpx client (Starlette's TestClient) on the app, with no key."""
+    with TestClient(create_app(api_settings, api_pool)) as client:
+        yield client
+
+
+@pytest.fixture()
+def admin(api: TestClient) -> TestClient:
+    api.headers["Authorization"] = f"Bearer {ADMIN_KEY}"
+    return api
+
+
+@pytest.fixture()
+def make_key(api_settings: Settings, api_pool: ConnectionPool):
+    """Factory: a token with the given scopes, created through the API."""
+
+    def make(*scopes: str) -> str:
+        with TestClient(create_app(api_settings, api_pool)) as client:
+            response = client.post("/v1/keys", json={"name": "test", "scopes": list(scopes)},
+                                   headers={"Authorization": f"Bearer {ADMIN_KEY}"})
+            assert response.status_code == 201, response.text
+            return str(response.json()["token"])
+
+    return make

@@ -1,0 +1,67 @@
+"""API keys: ``aw_<key_id>_<secret>``; only SHA-256 of the secret is stored, compared in
+constant time. Scopes: read, ingest, admin (admin may do everything)."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from dataclasses import dataclass
+
+import psycopg
+
+SCOPES = ("read", "ingest", "admin")
+BOOTSTRAP_KEY_ID = "bootstrap-admin"
+
+
+@dataclass(frozen=True)
+class Principal:
+    key_id: str
+    scopes: frozenset[str]
+
+    def allows(self, scope: str) -> bool:
+        return scope in self.scopes or "admin" in self.scopes
+
+
+@dataclass(frozen=True)
+class NewKey:
+    key_id: str
+    token: str  # shown once
+
+
+def secret_hash(secret: str) -> bytes:
+    # keys are 256-bit random secrets, not passwords: a fast hash is the right tool
+    return hashlib.sha256(secret.encode()).digest()
+
+
+def generate_key() -> tuple[str, str, str]:
+    """(key_id, secret, token) of a fresh key."""
+    key_id = "k" + secrets.token_hex(4)
+    secret = secrets.token_urlsafe(32)
+    return key_id, secret, f"aw_{key_id}_{secret}"
+
+
+def split_token(token: str) -> tuple[str, str] | None:
+    parts = token.split("_", 2)
+    if len(parts) != 3 or parts[0] != "aw" or not parts[1] or not parts[2]:
+        return None
+    return parts[1], parts[2]
+
+
+def authenticate(conn: psycopg.Connection, token: str, admin_key: str | None) -> Principal | None:
+    """The principal a presented token stands for, or None."""
+    if admin_key is not None and hmac.compare_digest(token.encode(), admin_key.encode()):
+        return Principal(BOOTSTRAP_KEY_ID, frozenset(SCOPES))
+    parts = split_token(token)
+    if parts is None:
+        return None
+    key_id, secret = parts
+    row = conn.execute(
+        "UPDATE api_keys SET last_used_at = now() WHERE key_id = %s AND revoked_at IS NULL"
+        " RETURNING secret_sha256, scopes",
+        (key_id,),
+    ).fetchone()
+    conn.commit()
+    if row is None or not hmac.compare_digest(bytes(row[0]), secret_hash(secret)):
+        return None
+    return Principal(key_id, frozenset(row[1]))

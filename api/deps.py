@@ -1,0 +1,84 @@
+"""Dependencies written once and reused by every route: a database connection and the
+caller's scopes."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Annotated
+
+import psycopg
+from fastapi import Depends, Request
+from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
+from psycopg_pool import ConnectionPool, PoolTimeout
+
+from airwater.settings import Settings
+from api.auth import Principal, authenticate
+from api.errors import ApiError
+
+_bearer = HTTPBearer(auto_error=False, description="Authorization: Bearer aw_<id>_<secret>")
+_api_key = APIKeyHeader(name="X-API-Key", auto_error=False, description="aw_<id>_<secret>")
+
+
+def get_settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+def get_conn(request: Request) -> Iterator[psycopg.Connection]:
+    pool: ConnectionPool = request.app.state.pool
+    try:
+        with pool.connection(timeout=10) as conn:
+            yield conn
+    except (PoolTimeout, psycopg.OperationalError) as exc:
+        raise ApiError(503, f"database unavailable: {type(exc).__name__}") from None
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+Conn = Annotated[psycopg.Connection, Depends(get_conn)]
+
+
+def _principal(
+    conn: Conn,
+    settings: SettingsDep,
+    bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    api_key: Annotated[str | None, Depends(_api_key)],
+) -> Principal | None:
+    token = bearer.credentials if bearer else api_key
+    if not token:
+        return None
+    admin = settings.admin_key.get_secret_value() if settings.admin_key else None
+    principal = authenticate(conn, token, admin)
+    if principal is None:
+        raise ApiError(
+            401,
+            "the API key is unknown or revoked",
+            "invalid-key",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+    return principal
+
+
+def require(scope: str):  # type: ignore[no-untyped-def]
+    """Dependency: the caller must hold ``scope`` (401 without a key, 403 without the scope)."""
+
+    def check(
+        principal: Annotated[Principal | None, Depends(_principal)], settings: SettingsDep
+    ) -> Principal | None:
+        if principal is None:
+            if scope == "read" and settings.public_read:
+                return None
+            raise ApiError(
+                401,
+                f"an API key with scope '{scope}' is required",
+                headers={"WWW-Authenticate": "Bearer"},
+            )
+        if not principal.allows(scope):
+            raise ApiError(403, f"the API key lacks scope '{scope}'")
+        return principal
+
+    return check
+
+
+ReadAccess = Annotated[Principal | None, Depends(require("read"))]
+IngestAccess = Annotated[Principal | None, Depends(require("ingest"))]
+AdminAccess = Annotated[Principal | None, Depends(require("admin"))]

@@ -1,0 +1,7 @@
+"""Routes of aqi (being written for issue 4)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+router = APIRouter(prefix="/v1", tags=["aqi"])

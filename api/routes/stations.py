@@ -1,0 +1,104 @@
+"""/v1/stations: the station registry."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import psycopg
+from fastapi import APIRouter, Query, status
+
+from api.deps import AdminAccess, Conn, ReadAccess, SettingsDep
+from api.errors import ApiError, problem_responses
+from api.pagination import Page, decode_cursor, encode_cursor
+from schemas.api import StationPatch
+from schemas.stations import Station, StationKind
+from storage.stations import create_station, get_station, list_stations, update_station
+
+router = APIRouter(prefix="/v1/stations", tags=["stations"])
+
+
+def _existing(conn: psycopg.Connection, station_id: str) -> Station:
+    station = get_station(conn, station_id)
+    if station is None:
+        raise ApiError(404, f"station {station_id!r} does not exist", "station-not-found")
+    return station
+
+
+@router.get("", response_model=Page[Station], responses=problem_responses(400, 401, 403, 422))
+def stations(
+    conn: Conn,
+    settings: SettingsDep,
+    _: ReadAccess,
+    kind: StationKind | None = None,
+    city: Annotated[str | None, Query(max_length=100)] = None,
+    city_code: Annotated[str | None, Query(max_length=20)] = None,
+    province: Annotated[str | None, Query(max_length=100)] = None,
+    active: bool | None = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    cursor: Annotated[str | None, Query(max_length=200)] = None,
+) -> Page[Station]:
+    """Stations in id order, filtered; follow ``next_cursor`` for the next page."""
+    after = decode_cursor(cursor, 1)
+    rows = list_stations(
+        conn,
+        kind=kind,
+        city_code=city_code,
+        active=active,
+        province=province,
+        city=city,
+        after=after[0] if after else None,
+        limit=limit + 1,
+    )
+    more = len(rows) > limit
+    items = rows[:limit]
+    return Page[Station](
+        items=items, next_cursor=encode_cursor([items[-1].station_id]) if more else None
+    )
+
+
+@router.get(
+    "/{station_id}", response_model=Station, responses=problem_responses(401, 403, 404, 422)
+)
+def station(station_id: str, conn: Conn, _: ReadAccess) -> Station:
+    return _existing(conn, station_id)
+
+
+@router.post(
+    "",
+    response_model=Station,
+    status_code=status.HTTP_201_CREATED,
+    responses=problem_responses(401, 403, 409, 422),
+)
+def create(body: Station, conn: Conn, _: AdminAccess) -> Station:
+    """Register a station (admin)."""
+    try:
+        create_station(conn, body)
+    except psycopg.errors.UniqueViolation:
+        raise ApiError(
+            409, f"station {body.station_id!r} exists already", "station-exists"
+        ) from None
+    return body
+
+
+@router.patch(
+    "/{station_id}", response_model=Station, responses=problem_responses(401, 403, 404, 422)
+)
+def update(station_id: str, body: StationPatch, conn: Conn, _: AdminAccess) -> Station:
+    """Change some fields of a station (admin)."""
+    _existing(conn, station_id)
+    changes: dict[str, Any] = body.model_dump(exclude_unset=True)
+    try:
+        updated = update_station(conn, station_id, **changes)
+    except ValueError as exc:
+        raise ApiError(422, str(exc)) from None
+    assert updated is not None
+    return updated
+
+
+@router.delete("/{station_id}", response_model=Station, responses=problem_responses(401, 403, 404))
+def deactivate(station_id: str, conn: Conn, _: AdminAccess) -> Station:
+    """Deactivate a station (admin): its data stays, new readings are dead-lettered."""
+    _existing(conn, station_id)
+    updated = update_station(conn, station_id, active=False)
+    assert updated is not None
+    return updated
