@@ -83,6 +83,18 @@ def cmd_stations_list(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _admin_key(data_dir: Path) -> str:
+    """The demo's admin key: made once, kept in the data folder (mode 0600)."""
+    import secrets
+
+    path = data_dir / "admin-key"
+    if not path.exists():
+        data_dir.mkdir(parents=True, exist_ok=True)
+        path.write_text(secrets.token_urlsafe(32) + "\n", encoding="utf-8")
+        path.chmod(0o600)
+    return path.read_text(encoding="utf-8").strip()
+
+
 def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     """Start what is missing (private database and broker), migrate, run the components."""
     from airwater.embedded import MosquittoServer, PostgresServer
@@ -114,13 +126,18 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
         with connect(env["AIRWATER_DATABASE_URL"]) as conn:
             applied = migrate(conn)
         log.info("database ready (%d migration(s) applied)", len(applied))
-        for module in ("ingest",):
+        env.setdefault("AIRWATER_ADMIN_KEY", _admin_key(settings.data_dir))
+        env.setdefault("AIRWATER_HTTP_PORT", str(settings.http_port))
+        for module in ("ingest", "api"):
             children.append(subprocess.Popen([sys.executable, "-m", module], env=env))
         console.print(
             "[bold green]airwater is running[/bold green]\n"
+            f"  API       http://127.0.0.1:{env['AIRWATER_HTTP_PORT']}/docs\n"
+            f"  admin key {env['AIRWATER_ADMIN_KEY']}\n"
             f"  database  {env['AIRWATER_DATABASE_URL']}\n"
             f"  broker    {env['AIRWATER_MQTT_URL']}  (publish to stations/<id>/readings)\n"
-            f"  metrics   http://127.0.0.1:{settings.metrics_port}/metrics\n"
+            f"  metrics   http://127.0.0.1:{settings.metrics_port}/metrics (ingest), "
+            f"/metrics (API)\n"
             "Press Ctrl-C to stop."
         )
         while not stop_requested:

@@ -20,9 +20,13 @@ from tests.support import Publisher, wait_for
 
 
 def test_run_starts_private_services_ingests_and_stops_cleanly(tmp_path):
-    metrics_port = free_port()
+    metrics_port, http_port = free_port(), free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("AIRWATER_")}
-    env.update(AIRWATER_DATA_DIR=str(tmp_path / "data"), AIRWATER_METRICS_PORT=str(metrics_port))
+    env.update(
+        AIRWATER_DATA_DIR=str(tmp_path / "data"),
+        AIRWATER_METRICS_PORT=str(metrics_port),
+        AIRWATER_HTTP_PORT=str(http_port),
+    )
     log_path = tmp_path / "run.log"
     with open(log_path, "wb") as log:
         run = subprocess.Popen(
@@ -71,6 +75,18 @@ def test_run_starts_private_services_ingests_and_stops_cleanly(tmp_path):
         text = wait_for(metrics, timeout=20, what="the duplicate in the metrics")
         assert re.search(r"^airwater_ingest_readings_stored_total 1\.0$", text, re.M)
         assert re.search(r"^airwater_ingest_messages_received_total [2-9]", text, re.M)
+        admin_key = (tmp_path / "data" / "admin-key").read_text().strip()
+        assert admin_key in log_path.read_text(), "the admin key is printed"
+        health = wait_for(
+            lambda: _get(f"http://127.0.0.1:{http_port}/health"), timeout=30, what="the API"
+        )
+        assert '"ok"' in health
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{http_port}/v1/stations/110000-A001",
+            headers={"Authorization": f"Bearer {admin_key}"},
+        )
+        with urllib.request.urlopen(request, timeout=5) as response:
+            assert b"Dongsi" in response.read()
         run.send_signal(signal.SIGINT)
         assert run.wait(timeout=60) == 0
         assert (tmp_path / "data" / "postgres" / "pgdata" / "PG_VERSION").exists()
