@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+import psycopg
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -114,6 +115,16 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         return problem(
             exc.status_code, str(exc.detail), request, headers=getattr(exc, "headers", None)
+        )
+
+    @app.exception_handler(psycopg.DataError)
+    async def _bad_value(request: Request, exc: psycopg.DataError) -> JSONResponse:
+        # a value the database cannot hold (NUL in text, out-of-range date): the caller's input
+        return problem(
+            400,
+            f"a value in the request cannot be stored: {type(exc).__name__}",
+            request,
+            "invalid-value",
         )
 
     @app.exception_handler(Exception)

@@ -111,3 +111,8 @@ def test_health_ready_metrics_docs(api):
     assert "airwater_api_requests_total" in api.get("/metrics/").text
     schema = api.get("/openapi.json").json()
     assert "Problem" in schema["components"]["schemas"]
+
+
+def test_junk_in_the_path_is_a_422_not_a_database_error(admin):
+    assert admin.get("/v1/stations/a%00b").status_code == 422
+    assert admin.delete("/v1/keys/a%00b").status_code == 422

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, status
+from typing import Annotated
+
+from fastapi import APIRouter, Path, status
 from psycopg.rows import dict_row
 
 from api.auth import generate_key, secret_hash
@@ -41,7 +43,9 @@ def create_key(body: KeyCreate, conn: Conn, _: AdminAccess) -> KeyCreated:
 
 
 @router.delete("/{key_id}", response_model=KeyOut, responses=problem_responses(401, 403, 404))
-def revoke_key(key_id: str, conn: Conn, _: AdminAccess) -> KeyOut:
+def revoke_key(
+    key_id: Annotated[str, Path(pattern=r"^[A-Za-z0-9-]{1,40}$")], conn: Conn, _: AdminAccess
+) -> KeyOut:
     """Revoke a key at once; it stays listed."""
     with conn.transaction(), conn.cursor(row_factory=dict_row) as cur:
         row = cur.execute(

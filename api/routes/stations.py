@@ -5,16 +5,18 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 import psycopg
-from fastapi import APIRouter, Query, status
+from fastapi import APIRouter, Path, Query, status
 
 from api.deps import AdminAccess, Conn, ReadAccess, SettingsDep
 from api.errors import ApiError, problem_responses
 from api.pagination import Page, decode_cursor, encode_cursor
 from schemas.api import StationPatch
-from schemas.stations import Station, StationKind
+from schemas.stations import STATION_ID_PATTERN, Station, StationKind
 from storage.stations import create_station, get_station, list_stations, update_station
 
 router = APIRouter(prefix="/v1/stations", tags=["stations"])
+# a NUL or other junk in the path is a 422, never a database error
+StationId = Annotated[str, Path(pattern=STATION_ID_PATTERN)]
 
 
 def _existing(conn: psycopg.Connection, station_id: str) -> Station:
@@ -59,7 +61,7 @@ def stations(
 @router.get(
     "/{station_id}", response_model=Station, responses=problem_responses(401, 403, 404, 422)
 )
-def station(station_id: str, conn: Conn, _: ReadAccess) -> Station:
+def station(station_id: StationId, conn: Conn, _: ReadAccess) -> Station:
     return _existing(conn, station_id)
 
 
@@ -83,7 +85,7 @@ def create(body: Station, conn: Conn, _: AdminAccess) -> Station:
 @router.patch(
     "/{station_id}", response_model=Station, responses=problem_responses(401, 403, 404, 422)
 )
-def update(station_id: str, body: StationPatch, conn: Conn, _: AdminAccess) -> Station:
+def update(station_id: StationId, body: StationPatch, conn: Conn, _: AdminAccess) -> Station:
     """Change some fields of a station (admin)."""
     _existing(conn, station_id)
     changes: dict[str, Any] = body.model_dump(exclude_unset=True)
@@ -96,7 +98,7 @@ def update(station_id: str, body: StationPatch, conn: Conn, _: AdminAccess) -> S
 
 
 @router.delete("/{station_id}", response_model=Station, responses=problem_responses(401, 403, 404))
-def deactivate(station_id: str, conn: Conn, _: AdminAccess) -> Station:
+def deactivate(station_id: StationId, conn: Conn, _: AdminAccess) -> Station:
     """Deactivate a station (admin): its data stays, new readings are dead-lettered."""
     _existing(conn, station_id)
     updated = update_station(conn, station_id, active=False)
