@@ -16,8 +16,9 @@ from rich.console import Console
 from rich.table import Table
 
 from airwater.settings import Settings
-from schemas.reports import AirAnnual, AirReport, WaterReport
+from schemas.reports import AirReport, WaterReport
 from standards.water import CLASS_NAMES
+from storage.report_rows import air_rows
 
 console = Console(stderr=True, soft_wrap=True)
 log = logging.getLogger("airwater")
@@ -171,39 +172,6 @@ def _fmt(value: object, digits: int = 1) -> str:
     return str(value)
 
 
-def _air_rows(report: AirReport, level: str) -> list[AirAnnual]:
-    rows = [report.national]
-    if level in ("city", "all"):
-        rows += report.cities
-    if level in ("station", "all"):
-        rows += report.stations
-    return rows
-
-
-def _flat_air(row: AirAnnual, report: AirReport) -> dict[str, object]:
-    data = row.model_dump(exclude={"coverage"})
-    data.update(
-        year=report.year,
-        standard=report.standard,
-        coverage_expected=row.coverage.expected,
-        coverage_observed=row.coverage.observed,
-        coverage_percent=row.coverage.percent_complete,
-        coverage_valid=row.coverage.valid,
-        coverage_reasons="; ".join(row.coverage.reasons),
-    )
-    return data
-
-
-def _write_csv(rows: list[dict[str, object]]) -> None:
-    import csv
-
-    if not rows:
-        return
-    writer = csv.DictWriter(sys.stdout, fieldnames=list(rows[0]))
-    writer.writeheader()
-    writer.writerows(rows)
-
-
 def _print_air(report: AirReport, level: str) -> None:
     out = Console() if Console().is_terminal else Console(width=200)
     target = "" if report.parameter != "pm25" else "   targets: national < 28 (2027), < 25 (2035)"
@@ -225,7 +193,7 @@ def _print_air(report: AirReport, level: str) -> None:
         "gap to 25",
         "coverage",
     )
-    for row in _air_rows(report, level):
+    for row in air_rows(report, level):  # type: ignore[arg-type]
         style = None if row.coverage.valid else "dim"
         table.add_row(
             row.level,
@@ -288,15 +256,24 @@ def _print_water(report: WaterReport) -> None:
 
 
 def cmd_report(args: argparse.Namespace, settings: Settings) -> int:
-    from storage.compliance import air_report, air_trend, water_report, water_trend
+    from storage.compliance import air_report, water_report
     from storage.db import connect
+    from storage.report_rows import (
+        AIR_CSV_COLUMNS,
+        WATER_CSV_COLUMNS,
+        air_csv_rows,
+        air_trend_point,
+        water_csv_rows,
+        water_trend_point,
+        write_csv,
+    )
 
     years = list(range(args.year, (args.to or args.year) + 1))
     with connect(_require_database(settings)) as conn:
         if args.kind == "air":
             reports_air = [air_report(conn, y, args.parameter) for y in years]
             if args.format == "json":
-                trend = air_trend(conn, years, args.parameter) if len(years) > 1 else []
+                trend = [air_trend_point(r) for r in reports_air] if len(years) > 1 else []
                 print(
                     json.dumps(
                         {
@@ -308,16 +285,14 @@ def cmd_report(args: argparse.Namespace, settings: Settings) -> int:
                     )
                 )
             elif args.format == "csv":
-                _write_csv(
-                    [_flat_air(row, r) for r in reports_air for row in _air_rows(r, args.level)]
-                )
+                write_csv(sys.stdout, AIR_CSV_COLUMNS, air_csv_rows(reports_air, args.level))
             else:
                 for report in reports_air:
                     _print_air(report, args.level)
         else:
             reports_water = [water_report(conn, y) for y in years]
             if args.format == "json":
-                trend_w = water_trend(conn, years) if len(years) > 1 else []
+                trend_w = [water_trend_point(r) for r in reports_water] if len(years) > 1 else []
                 print(
                     json.dumps(
                         {
@@ -329,17 +304,7 @@ def cmd_report(args: argparse.Namespace, settings: Settings) -> int:
                     )
                 )
             elif args.format == "csv":
-                _write_csv(
-                    [
-                        {
-                            "year": r.year,
-                            **s.model_dump(exclude={"annual_means"}),
-                            "deciding_parameters": " ".join(s.deciding_parameters),
-                        }
-                        for r in reports_water
-                        for s in r.sections
-                    ]
-                )
+                write_csv(sys.stdout, WATER_CSV_COLUMNS, water_csv_rows(reports_water))
             else:
                 for water in reports_water:
                     _print_water(water)

@@ -24,6 +24,7 @@ from api.routes import (
     stations,
 )
 from storage.db import make_pool
+from storage.writer import prepare_connection
 
 REQUESTS = Counter("airwater_api_requests", "API requests", ["method", "route", "status"])
 LATENCY = Histogram("airwater_api_request_seconds", "API request latency", ["route"])
@@ -48,7 +49,9 @@ def create_app(settings: Settings | None = None, pool: ConnectionPool | None = N
         if pool is None:
             if settings.database_url is None:
                 raise RuntimeError("AIRWATER_DATABASE_URL is not set")
-            app.state.pool = make_pool(settings.database_url, max_size=10, name="api")
+            app.state.pool = make_pool(
+                settings.database_url, max_size=10, configure=prepare_connection, name="api"
+            )
             app.state.pool.open()
         else:
             app.state.pool = pool

@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
+from psycopg_pool import ConnectionPool
+
 from schemas.payloads import (
     EARLIEST_TS,
     PayloadError,
@@ -64,8 +66,21 @@ class StationDirectory:
         self._stations = self._load()
         self._loaded_at = time.monotonic()
 
+    def expire(self) -> None:
+        """Reload on the next lookup, whatever the interval (the registry changed)."""
+        self._loaded_at = float("-inf")
+        self._stations = {}
+
     def add(self, station: StationInfo) -> None:
         self._stations[station.station_id] = station
+
+
+def load_stations(pool: ConnectionPool) -> dict[str, StationInfo]:
+    with pool.connection() as conn:
+        rows = conn.execute(
+            "SELECT station_id, timezone, kind, waterbody, active FROM stations"
+        ).fetchall()
+    return {r[0]: StationInfo(r[0], ZoneInfo(r[1]), r[2], r[3], r[4]) for r in rows}
 
 
 @dataclass(slots=True)

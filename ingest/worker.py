@@ -11,7 +11,6 @@ import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from types import FrameType
-from zoneinfo import ZoneInfo
 
 import paho.mqtt.client as mqtt
 import psycopg
@@ -21,7 +20,7 @@ from psycopg_pool import ConnectionPool, PoolTimeout
 
 from airwater.settings import Settings
 from ingest import metrics
-from ingest.validate import Outcome, StationDirectory, StationInfo, Validator
+from ingest.validate import Outcome, StationDirectory, Validator, load_stations
 from storage.db import make_pool
 from storage.writer import WriteResult, prepare_connection, write_batch
 
@@ -54,14 +53,6 @@ def mqtt_client(settings: Settings, client_id: str, manual_ack: bool = False) ->
     return client
 
 
-def load_stations(pool: ConnectionPool) -> dict[str, StationInfo]:
-    with pool.connection() as conn:
-        rows = conn.execute(
-            "SELECT station_id, timezone, kind, waterbody, active FROM stations"
-        ).fetchall()
-    return {r[0]: StationInfo(r[0], ZoneInfo(r[1]), r[2], r[3], r[4]) for r in rows}
-
-
 class IngestWorker:
     """Consumes ``$share/<group>/stations/+/readings`` into TimescaleDB."""
 
@@ -82,6 +73,7 @@ class IngestWorker:
         self.topic = f"$share/{settings.ingest_share_group}/stations/+/readings"
         self.inbox: queue.SimpleQueue[Message] = queue.SimpleQueue()
         self.stopping = threading.Event()
+        self.stop_requested_at = float("inf")
         self.generation = 0
         self.unacked = 0
         self.totals = {"stored": 0, "duplicates": 0, "dead_letters": 0, "batches": 0}
@@ -161,10 +153,13 @@ class IngestWorker:
                 if time.monotonic() - last_report >= 10:
                     self._report()
                     last_report = time.monotonic()
-            # drain: whatever has arrived is committed and acked before leaving
-            if exit_code == 0:
-                rest = self._collect(wait=False)
-                if rest and not self._process(rest):
+            # drain: what has arrived is committed and acked before leaving; at most the
+            # receive maximum can be waiting, anything later is redelivered next start
+            for _ in range(3):
+                rest = self._collect(wait=False) if exit_code == 0 else []
+                if not rest:
+                    break
+                if not self._process(rest):
                     exit_code = 1
         finally:
             self._report()
@@ -176,6 +171,7 @@ class IngestWorker:
     def stop(self, signum: int | None = None, frame: FrameType | None = None) -> None:
         if not self.stopping.is_set():
             log.info("stopping: draining the current batch")
+            self.stop_requested_at = time.monotonic()
         self.stopping.set()
 
     def _collect(self, wait: bool = True) -> list[Message]:
@@ -228,7 +224,7 @@ class IngestWorker:
                 break
             except (psycopg.OperationalError, PoolTimeout) as exc:
                 metrics.DATABASE_ERRORS.inc()
-                if self.stopping.is_set() and delay > self.settings.db_retry_max_s:
+                if self.stopping.is_set() and time.monotonic() - self.stop_requested_at > 10:
                     log.error(
                         "database still unreachable at shutdown; %d messages left "
                         "unacknowledged for redelivery",
@@ -272,6 +268,11 @@ class IngestWorker:
             "%(dead_letters)d dead letters in %(batches)d batches",
             self.totals,
         )
+
+
+def _first_line(exc: BaseException) -> str:
+    lines = str(exc).strip().splitlines()
+    return lines[0] if lines else type(exc).__name__
 
 
 def install_signal_handlers(worker: IngestWorker) -> None:

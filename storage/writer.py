@@ -68,20 +68,21 @@ INSERT INTO new_readings SELECT * FROM inserted
 """
 
 # Hour valid with >= 45 minutes of data (GB 3095-2026 Table 4): readings x interval >= 2700 s.
+# new_readings holds only rows that were not stored before, so the hour is updated
+# incrementally instead of being re-read from the hypertable.
 _REFRESH_HOURLY = """
 INSERT INTO readings_hourly AS h (station_id, parameter, bucket, mean, min, max, count, valid)
-SELECT r.station_id, r.parameter, t.bucket, avg(r.value), min(r.value), max(r.value), count(*),
-       count(*) * s.reading_interval_s >= 2700
-FROM (SELECT DISTINCT station_id, parameter, time_bucket('1 hour', ts) AS bucket
-      FROM new_readings) t
-JOIN stations s ON s.station_id = t.station_id
-JOIN readings r ON r.station_id = t.station_id AND r.parameter = t.parameter
-               AND r.ts >= t.bucket AND r.ts < t.bucket + interval '1 hour'
-WHERE r.flag = 'valid' AND r.ts >= %(lo)s AND r.ts < %(hi)s
-GROUP BY r.station_id, r.parameter, t.bucket, s.reading_interval_s
+SELECT n.station_id, n.parameter, time_bucket('1 hour', n.ts), avg(n.value), min(n.value),
+       max(n.value), count(*), count(*) * s.reading_interval_s >= 2700
+FROM new_readings n JOIN stations s ON s.station_id = n.station_id
+GROUP BY n.station_id, n.parameter, time_bucket('1 hour', n.ts), s.reading_interval_s
 ON CONFLICT (station_id, parameter, bucket) DO UPDATE SET
-    mean = excluded.mean, min = excluded.min, max = excluded.max,
-    count = excluded.count, valid = excluded.valid
+    mean = (h.mean * h.count + excluded.mean * excluded.count) / (h.count + excluded.count),
+    min = least(h.min, excluded.min),
+    max = greatest(h.max, excluded.max),
+    count = h.count + excluded.count,
+    valid = (h.count + excluded.count) * (SELECT reading_interval_s FROM stations s
+                                          WHERE s.station_id = h.station_id) >= 2700
 """
 
 # Daily = the station's local calendar day; mean of the valid hourly means (HJ 663).
@@ -167,7 +168,7 @@ def write_batch(
                     "lo": min(timestamps) - timedelta(days=2),
                     "hi": max(timestamps) + timedelta(days=2),
                 }
-                cur.execute(_REFRESH_HOURLY, window)
+                cur.execute(_REFRESH_HOURLY)
                 cur.execute(_REFRESH_DAILY, window)
                 cur.execute(_REFRESH_LATEST)
         if dead_letters:

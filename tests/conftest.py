@@ -12,6 +12,7 @@ import psycopg
 import pytest
 from fastapi.testclient import TestClient
 from psycopg_pool import ConnectionPool
+from pydantic import SecretStr
 
 from airwater.embedded import MosquittoServer, PostgresServer
 from airwater.settings import Settings
@@ -20,6 +21,7 @@ from schemas.stations import Station
 from storage.db import make_pool
 from storage.migrate import migrate
 from storage.stations import upsert_stations
+from storage.writer import prepare_connection
 from tests.support import PROBE_STATION, Publisher, Worker
 
 TEST_STATIONS = [
@@ -153,7 +155,7 @@ ADMIN_KEY = "test-admin-key-0123456789abcdef"
 
 @pytest.fixture(scope="session")
 def api_pool(postgres: PostgresServer) -> Iterator[ConnectionPool]:
-    pool = make_pool(postgres.url, max_size=10, name="test-api")
+    pool = make_pool(postgres.url, max_size=10, configure=prepare_connection, name="test-api")
     pool.open()
     yield pool
     pool.close()
@@ -162,8 +164,12 @@ def api_pool(postgres: PostgresServer) -> Iterator[ConnectionPool]:
 @pytest.fixture()
 def api_settings(database_url: str) -> Settings:
     """Settings of the app under test; tests may change fields (e.g. public_read)."""
-    return Settings(database_url=database_url, mqtt_url="mqtt://127.0.0.1:1",
-                    admin_key=ADMIN_KEY, metrics_port=0)
+    return Settings(
+        database_url=database_url,
+        mqtt_url="mqtt://127.0.0.1:1",
+        admin_key=SecretStr(ADMIN_KEY),
+        metrics_port=0,
+    )
 
 
 @pytest.fixture()
@@ -185,8 +191,11 @@ def make_key(api_settings: Settings, api_pool: ConnectionPool):
 
     def make(*scopes: str) -> str:
         with TestClient(create_app(api_settings, api_pool)) as client:
-            response = client.post("/v1/keys", json={"name": "test", "scopes": list(scopes)},
-                                   headers={"Authorization": f"Bearer {ADMIN_KEY}"})
+            response = client.post(
+                "/v1/keys",
+                json={"name": "test", "scopes": list(scopes)},
+                headers={"Authorization": f"Bearer {ADMIN_KEY}"},
+            )
             assert response.status_code == 201, response.text
             return str(response.json()["token"])
 

@@ -30,8 +30,14 @@ def test_list_filters_by_kind_province_and_active(admin):
 
 
 def test_create_get_update_deactivate(admin):
-    body = {"station_id": "440100-A001", "name": "Guangya", "city": "Guangzhou",
-            "city_code": "440100", "province": "Guangdong", "latitude": 23.14}
+    body = {
+        "station_id": "440100-A001",
+        "name": "Guangya",
+        "city": "Guangzhou",
+        "city_code": "440100",
+        "province": "Guangdong",
+        "latitude": 23.14,
+    }
     created = admin.post("/v1/stations", json=body)
     assert created.status_code == 201, created.text
     assert admin.post("/v1/stations", json=body).json()["type"] == "/problems/station-exists"
@@ -51,8 +57,7 @@ def test_unknown_station_is_404_problem(admin):
 
 
 def test_validation_error_names_the_field(admin):
-    response = admin.post("/v1/stations", json={"station_id": "X-1", "name": "x",
-                                                "latitude": 91})
+    response = admin.post("/v1/stations", json={"station_id": "X-1", "name": "x", "latitude": 91})
     assert response.status_code == 422
     problem = response.json()
     assert problem["type"] == "/problems/validation-error"
@@ -62,20 +67,24 @@ def test_validation_error_names_the_field(admin):
     assert admin.get("/v1/stations", params={"cursor": "%%%"}).status_code == 400
 
 
-@pytest.mark.parametrize(("method", "path", "scope"), [
-    ("GET", "/v1/stations", "read"),
-    ("GET", "/v1/stations/110000-A001", "read"),
-    ("POST", "/v1/stations", "admin"),
-    ("PATCH", "/v1/stations/110000-A001", "admin"),
-    ("DELETE", "/v1/stations/110000-A001", "admin"),
-    ("GET", "/v1/keys", "admin"),
-    ("POST", "/v1/keys", "admin"),
-    ("DELETE", "/v1/keys/kdeadbeef", "admin"),
-])
+@pytest.mark.parametrize(
+    ("method", "path", "scope"),
+    [
+        ("GET", "/v1/stations", "read"),
+        ("GET", "/v1/stations/110000-A001", "read"),
+        ("POST", "/v1/stations", "admin"),
+        ("PATCH", "/v1/stations/110000-A001", "admin"),
+        ("DELETE", "/v1/stations/110000-A001", "admin"),
+        ("GET", "/v1/keys", "admin"),
+        ("POST", "/v1/keys", "admin"),
+        ("DELETE", "/v1/keys/kdeadbeef", "admin"),
+    ],
+)
 def test_401_without_key_403_without_scope(api, make_key, method, path, scope):
     assert api.request(method, path).status_code == 401
-    assert api.request(method, path, headers={"Authorization": "Bearer aw_kbad_x"}
-                       ).status_code == 401
+    assert (
+        api.request(method, path, headers={"Authorization": "Bearer aw_kbad_x"}).status_code == 401
+    )
     wrong = make_key("ingest") if scope != "ingest" else make_key("read")
     denied = api.request(method, path, headers={"Authorization": f"Bearer {wrong}"})
     assert denied.status_code == 403
@@ -87,8 +96,9 @@ def test_keys_are_stored_hashed_listed_and_revocable(admin, api, api_pool):
     assert created.status_code == 201
     token, key_id = created.json()["token"], created.json()["key_id"]
     with api_pool.connection() as conn:
-        stored = conn.execute("SELECT secret_sha256 FROM api_keys WHERE key_id = %s",
-                              (key_id,)).fetchone()
+        stored = conn.execute(
+            "SELECT secret_sha256 FROM api_keys WHERE key_id = %s", (key_id,)
+        ).fetchone()
     assert stored is not None and token.split("_", 2)[2].encode() not in bytes(stored[0])
     reader = {"Authorization": f"Bearer {token}"}
     assert api.get("/v1/stations", headers=reader).status_code == 200

@@ -1,7 +1,133 @@
-"""Routes of aggregates (being written for issue 4)."""
+"""/v1/stations/{station_id}/aggregates and /v1/cities/{city_code}/aggregates: hourly,
+daily, monthly and annual values with their coverage (HJ 663, GB 3095 Table 4)."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from datetime import date, datetime, timedelta
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+
+from api.deps import Conn, ReadAccess
+from api.errors import ApiError, problem_responses
+from api.routes.readings import invalid_query, station_or_404
+from schemas.series import AggregateSeries, DateOrInstant, ParameterName, Period
+from storage.series import (
+    RULES,
+    Range,
+    city_aggregates,
+    city_by_code,
+    station_aggregates,
+    unit_of,
+)
 
 router = APIRouter(prefix="/v1", tags=["aggregates"])
+
+# Responses are not paginated: an hourly series is kept to a year (8,784 values at most).
+HOURLY_MAX_SPAN = timedelta(days=366)
+
+ParameterQuery = Annotated[ParameterName, Query(description="e.g. pm25, no2, nh3_n")]
+PeriodQuery = Annotated[Period, Query(description="length of each value's period")]
+StartQuery = Annotated[
+    DateOrInstant,
+    Query(
+        description="first day (YYYY-MM-DD, the local day, included); for hourly also an "
+        "ISO 8601 datetime with offset (included). Monthly and annual values cover every "
+        "whole month or year the range touches."
+    ),
+]
+EndQuery = Annotated[
+    DateOrInstant,
+    Query(
+        description="last day (YYYY-MM-DD, included); for hourly also an ISO 8601 datetime "
+        "with offset (excluded)"
+    ),
+]
+
+
+def checked_range(period: Period, start: date | datetime, end: date | datetime) -> Range:
+    """The query's bounds, or a 422 naming the bad parameter."""
+    if isinstance(start, datetime) and isinstance(end, datetime):
+        if period != "hourly":
+            raise invalid_query("start", f"{period} values take dates (YYYY-MM-DD), not times")
+        span = Range(start_ts=start, end_ts=end)
+        length = end - start
+    elif not isinstance(start, datetime) and not isinstance(end, datetime):
+        span = Range(start_day=start, end_day=end)
+        length = end - start + timedelta(days=1)  # both days included
+    else:
+        raise invalid_query("end", "start and end must both be dates or both datetimes")
+    if span.is_reversed():
+        raise invalid_query("end", "end must not be before start")
+    if period == "hourly" and length > HOURLY_MAX_SPAN:
+        raise invalid_query("end", "an hourly series spans at most 366 days")
+    return span
+
+
+@router.get(
+    "/stations/{station_id}/aggregates",
+    response_model=AggregateSeries,
+    responses=problem_responses(401, 403, 404, 422),
+)
+def station_series(
+    station_id: str,
+    conn: Conn,
+    _: ReadAccess,
+    parameter: ParameterQuery,
+    start: StartQuery,
+    end: EndQuery,
+    period: PeriodQuery = "daily",
+) -> AggregateSeries:
+    """Values of one station per hour (UTC), local day, month or year, each with its
+    coverage: how many values stand behind it and whether it is valid. Only periods with
+    data appear."""
+    span = checked_range(period, start, end)
+    station = station_or_404(conn, station_id)
+    return AggregateSeries(
+        level="station",
+        id=station.station_id,
+        name=station.name,
+        parameter=parameter,
+        unit=unit_of(parameter),
+        period=period,
+        timezone=station.timezone,
+        rule=RULES["station", period],
+        items=station_aggregates(
+            conn, station.station_id, station.timezone, parameter, period, span
+        ),
+    )
+
+
+@router.get(
+    "/cities/{city_code}/aggregates",
+    response_model=AggregateSeries,
+    responses=problem_responses(401, 403, 404, 422),
+)
+def city_series(
+    city_code: str,
+    conn: Conn,
+    _: ReadAccess,
+    parameter: ParameterQuery,
+    start: StartQuery,
+    end: EndQuery,
+    period: PeriodQuery = "daily",
+) -> AggregateSeries:
+    """Values of a city by HJ 663: hourly and daily values are the means of its stations'
+    valid values, monthly and annual values the means of the city's daily values. Coverage
+    of an hourly or daily value counts stations; of a monthly or annual value, days."""
+    span = checked_range(period, start, end)
+    city = city_by_code(conn, city_code)
+    if city is None:
+        raise ApiError(404, f"no station has city code {city_code!r}", "city-not-found")
+    name, timezone = city
+    return AggregateSeries(
+        level="city",
+        id=city_code,
+        name=name,
+        parameter=parameter,
+        unit=unit_of(parameter),
+        period=period,
+        timezone=timezone,
+        rule=RULES["city", period],
+        items=city_aggregates(conn, city_code, timezone, parameter, period, span),
+    )

@@ -1,7 +1,188 @@
-"""Routes of compliance (being written for issue 4)."""
+"""/v1/compliance: annual air and surface-water reports against GB 3095 / GB 3838 and the
+national targets, for one year or a range, as JSON or CSV."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Header, Query
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import Response
+
+from api.deps import Conn, ReadAccess
+from api.errors import problem_responses
+from schemas.ingest_api import AirCompliance, WaterCompliance
+from storage.compliance import air_report, water_report
+from storage.report_rows import (
+    AIR_CSV_COLUMNS,
+    WATER_CSV_COLUMNS,
+    AirLevel,
+    air_csv_rows,
+    air_trend_point,
+    csv_text,
+    water_csv_rows,
+    water_trend_point,
+)
 
 router = APIRouter(prefix="/v1/compliance", tags=["compliance"])
+
+FIRST_YEAR, LAST_YEAR = 1990, 2100
+MAX_YEARS = 20
+CSV_MEDIA_TYPE = "text/csv"
+
+Year = Annotated[
+    int,
+    Query(ge=FIRST_YEAR, le=LAST_YEAR, description="the (first) calendar year", examples=[2025]),
+]
+ToYear = Annotated[
+    int | None,
+    Query(
+        ge=FIRST_YEAR,
+        le=LAST_YEAR,
+        description=f"last year of a range (≥ year, at most {MAX_YEARS} years); "
+        "adds a year-by-year trend",
+    ),
+]
+OutputFormat = Annotated[
+    Literal["json", "csv"] | None,
+    Query(alias="format", description="json or csv; overrides the Accept header"),
+]
+Accept = Annotated[str | None, Header(include_in_schema=False)]
+
+
+def _responses(csv_columns: str) -> dict[int | str, dict[str, Any]]:
+    return {
+        200: {
+            "content": {
+                CSV_MEDIA_TYPE: {
+                    "schema": {"type": "string"},
+                    "example": csv_columns + "\n",
+                }
+            },
+            "description": "JSON by default; CSV with Accept: text/csv or ?format=csv",
+        },
+        **problem_responses(401, 403, 422),
+    }
+
+
+def _years(year: int, to: int | None) -> list[int]:
+    """The years of the request; a bad range is a validation error naming query.to."""
+    last = year if to is None else to
+    reason = None
+    if last < year:
+        reason = f"must not be before year ({year})"
+    elif last - year + 1 > MAX_YEARS:
+        reason = (
+            f"a range covers at most {MAX_YEARS} years (year {year} → to ≤ {year + MAX_YEARS - 1})"
+        )
+    if reason is not None:
+        raise RequestValidationError(
+            [{"loc": ("query", "to"), "msg": reason, "type": "value_error", "input": to}]
+        )
+    return list(range(year, last + 1))
+
+
+def _quality(accept: str, media_type: str) -> float:
+    """q of the most specific media range of ``accept`` that matches ``media_type``."""
+    kind = media_type.split("/")[0]
+    best: tuple[int, float] = (-1, 0.0)
+    for part in accept.split(","):
+        media_range, *params = (p.strip() for p in part.split(";"))
+        media_range = media_range.lower()
+        if media_range == media_type:
+            specificity = 2
+        elif media_range == f"{kind}/*":
+            specificity = 1
+        elif media_range == "*/*":
+            specificity = 0
+        else:
+            continue
+        q = 1.0
+        for param in params:
+            name, _, value = param.partition("=")
+            if name.strip().lower() == "q":
+                try:
+                    q = float(value)
+                except ValueError:
+                    q = 0.0
+        best = max(best, (specificity, q))
+    return best[1]
+
+
+def wants_csv(accept: str | None, output_format: str | None) -> bool:
+    """CSV when ?format=csv, or when Accept prefers text/csv to JSON; JSON otherwise."""
+    if output_format is not None:
+        return output_format == "csv"
+    if not accept:
+        return False
+    return _quality(accept, CSV_MEDIA_TYPE) > _quality(accept, "application/json")
+
+
+def _csv_response(text: str, filename: str) -> Response:
+    return Response(
+        text,
+        media_type=f"{CSV_MEDIA_TYPE}; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+    )
+
+
+def _span(years: list[int]) -> str:
+    return str(years[0]) if len(years) == 1 else f"{years[0]}-{years[-1]}"
+
+
+@router.get("/air", response_model=AirCompliance, responses=_responses(",".join(AIR_CSV_COLUMNS)))
+def air_compliance(
+    conn: Conn,
+    _: ReadAccess,
+    year: Year,
+    to: ToYear = None,
+    parameter: Annotated[
+        Literal["pm25", "pm10", "so2", "no2"], Query(description="the pollutant judged")
+    ] = "pm25",
+    level: Annotated[
+        AirLevel,
+        Query(
+            description="CSV only: rows after the national one — city (default), station, "
+            "all (cities then stations) or national alone; JSON always holds every level"
+        ),
+    ] = "city",
+    output_format: OutputFormat = None,
+    accept: Accept = None,
+) -> AirCompliance | Response:
+    """Annual air quality (HJ 663 aggregation of the daily rollups) of every station, every
+    city and the nation: annual mean with valid days and coverage, the HJ 663 percentile, days
+    over the 24-hour limit, the Grade II annual limit in force (GB 3095-2012 or 2026) and, for
+    PM2.5, the gaps to the national targets of 28 µg/m³ (2027) and 25 µg/m³ (2035)."""
+    years = _years(year, to)
+    reports = [air_report(conn, y, parameter) for y in years]
+    if wants_csv(accept, output_format):
+        return _csv_response(
+            csv_text(AIR_CSV_COLUMNS, air_csv_rows(reports, level)),
+            f"air-{parameter}-{_span(years)}.csv",
+        )
+    trend = [air_trend_point(r) for r in reports] if len(reports) > 1 else []
+    return AirCompliance(reports=reports, trend=trend)
+
+
+@router.get(
+    "/water", response_model=WaterCompliance, responses=_responses(",".join(WATER_CSV_COLUMNS))
+)
+def water_compliance(
+    conn: Conn,
+    _: ReadAccess,
+    year: Year,
+    to: ToYear = None,
+    output_format: OutputFormat = None,
+    accept: Accept = None,
+) -> WaterCompliance | Response:
+    """Annual class of every surface-water section (GB 3838-2002 single factor), the class
+    distribution, the Class I–III ("excellent") share against the 90 % target for 2027, the
+    worse-than-Class-V share and the basin grades. CSV: one line per section and year."""
+    years = _years(year, to)
+    reports = [water_report(conn, y) for y in years]
+    if wants_csv(accept, output_format):
+        return _csv_response(
+            csv_text(WATER_CSV_COLUMNS, water_csv_rows(reports)), f"water-{_span(years)}.csv"
+        )
+    trend = [water_trend_point(r) for r in reports] if len(reports) > 1 else []
+    return WaterCompliance(reports=reports, trend=trend)

@@ -1,7 +1,126 @@
-"""Routes of dead letters (being written for issue 4)."""
+"""/v1/dead-letters: rejected payloads with their reason, newest first (admin)."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+import base64
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Query
+from psycopg import sql
+from pydantic import AwareDatetime
+
+from api.deps import AdminAccess, Conn
+from api.errors import ApiError, problem_responses
+from api.pagination import Page, decode_cursor, encode_cursor
+from schemas.ingest_api import DeadLetterOut
+from schemas.payloads import Reason
+from schemas.stations import STATION_ID_PATTERN
 
 router = APIRouter(prefix="/v1/dead-letters", tags=["dead letters"])
+
+# Newest first; (received_at, id) is the keyset, so letters received in the same
+# microsecond are still paged without gaps or repeats.
+DEAD_LETTERS_NEWEST_FIRST = sql.SQL("""
+SELECT id, received_at, source, topic, station_id, reason, detail, payload
+FROM dead_letters
+WHERE {conditions}
+ORDER BY received_at DESC, id DESC
+LIMIT %(limit)s
+""")
+
+
+def _payload_text(payload: bytes) -> tuple[str, Literal["utf-8", "base64"]]:
+    try:
+        return payload.decode("utf-8"), "utf-8"
+    except UnicodeDecodeError:
+        return base64.b64encode(payload).decode("ascii"), "base64"
+
+
+def _after(cursor: str | None) -> tuple[datetime, int] | None:
+    key = decode_cursor(cursor, 2)
+    if key is None:
+        return None
+    received_at, letter_id = key
+    try:
+        if not isinstance(received_at, str) or type(letter_id) is not int:
+            raise ValueError("not a (received_at, id) key")
+        after = datetime.fromisoformat(received_at)
+        if after.tzinfo is None:
+            raise ValueError("received_at without offset")
+    except ValueError:
+        raise ApiError(400, "cursor is not one this API issued", "invalid-cursor") from None
+    return after, letter_id
+
+
+@router.get("", response_model=Page[DeadLetterOut], responses=problem_responses(400, 401, 403, 422))
+def dead_letters(
+    conn: Conn,
+    _: AdminAccess,
+    reason: Annotated[
+        list[Reason] | None,
+        Query(description="only these reasons (repeat the parameter for several)"),
+    ] = None,
+    station_id: Annotated[
+        str | None, Query(pattern=STATION_ID_PATTERN, description="only this station")
+    ] = None,
+    source: Annotated[
+        Literal["mqtt", "http"] | None, Query(description="only letters received this way")
+    ] = None,
+    since: Annotated[
+        AwareDatetime | None,
+        Query(description="received at or after (ISO 8601 with offset)"),
+    ] = None,
+    until: Annotated[
+        AwareDatetime | None, Query(description="received before (ISO 8601 with offset)")
+    ] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    cursor: Annotated[str | None, Query(max_length=200)] = None,
+) -> Page[DeadLetterOut]:
+    """Dead letters, newest first: the payload as received (text when it is UTF-8, else
+    base64), the machine-readable reason and a sentence; follow ``next_cursor`` for older
+    ones."""
+    after = _after(cursor)
+    conditions = [sql.SQL("true")]
+    params: dict[str, Any] = {"limit": limit + 1}
+    if reason:
+        conditions.append(sql.SQL("reason = ANY(%(reasons)s)"))
+        params["reasons"] = sorted({r.value for r in reason})
+    if station_id is not None:
+        conditions.append(sql.SQL("station_id = %(station_id)s"))
+        params["station_id"] = station_id
+    if source is not None:
+        conditions.append(sql.SQL("source = %(source)s"))
+        params["source"] = source
+    if since is not None:
+        conditions.append(sql.SQL("received_at >= %(since)s"))
+        params["since"] = since
+    if until is not None:
+        conditions.append(sql.SQL("received_at < %(until)s"))
+        params["until"] = until
+    if after is not None:
+        conditions.append(sql.SQL("(received_at, id) < (%(after_received_at)s, %(after_id)s)"))
+        params["after_received_at"], params["after_id"] = after
+    query = DEAD_LETTERS_NEWEST_FIRST.format(conditions=sql.SQL(" AND ").join(conditions))
+    rows = conn.execute(query, params).fetchall()
+    items = []
+    for letter_id, received_at, source_, topic, station, reason_, detail, payload in rows[:limit]:
+        raw = bytes(payload)
+        text, encoding = _payload_text(raw)
+        items.append(
+            DeadLetterOut(
+                id=letter_id,
+                received_at=received_at,
+                source=source_,
+                topic=topic,
+                station_id=station,
+                reason=reason_,
+                detail=detail,
+                payload=text,
+                encoding=encoding,
+                payload_bytes=len(raw),
+            )
+        )
+    more = len(rows) > limit
+    next_cursor = encode_cursor([items[-1].received_at.isoformat(), items[-1].id]) if more else None
+    return Page[DeadLetterOut](items=items, next_cursor=next_cursor)

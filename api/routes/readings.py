@@ -1,7 +1,186 @@
-"""Routes of readings (being written for issue 4)."""
+"""/v1/stations/{station_id}/readings: a station's readings, a page at a time as JSON or the
+whole range as a streamed CSV."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+import csv
+import io
+from collections.abc import AsyncGenerator, Generator
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+import anyio
+import psycopg
+from fastapi import APIRouter, Query, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import StreamingResponse
+from starlette.concurrency import run_in_threadpool
+from starlette.types import Receive, Scope, Send
+
+from api.deps import Conn, ReadAccess, SettingsDep
+from api.errors import ApiError, problem_responses
+from api.pagination import Page, decode_cursor, encode_cursor
+from schemas.series import AwareInstant, ParameterName, Reading, ReadingFormat
+from schemas.stations import Station
+from storage.series import ReadingRow, reading_chunks, readings_of_station, unit_of
+from storage.stations import get_station
 
 router = APIRouter(prefix="/v1/stations", tags=["readings"])
+
+CSV_COLUMNS = ("station_id", "parameter", "ts", "value", "unit", "flag", "flag_reason")
+# Rows fetched from the server-side cursor per chunk of the CSV (about 0.3 MB of text).
+CSV_ROWS_PER_CHUNK = 5000
+ReadingChunks = Generator[list[ReadingRow], None, None]
+
+_CSV_RESPONSE: dict[int | str, dict[str, Any]] = {
+    200: {
+        "description": "A page of readings (JSON), or with `Accept: text/csv` or "
+        "`?format=csv` every reading of the range as a streamed CSV",
+        "content": {
+            "text/csv": {
+                "schema": {"type": "string"},
+                "example": "station_id,parameter,ts,value,unit,flag,flag_reason\r\n"
+                "110000-A001,pm25,2026-03-01T00:00:00+00:00,35.2,ug/m3,valid,\r\n",
+            }
+        },
+    }
+}
+
+
+def invalid_query(name: str, reason: str) -> RequestValidationError:
+    """A 422 naming the query parameter, like FastAPI's own validation errors."""
+    return RequestValidationError(
+        [{"loc": ("query", name), "msg": reason, "type": "value_error", "input": None}]
+    )
+
+
+def station_or_404(conn: psycopg.Connection, station_id: str) -> Station:
+    """The station, or a 404 problem."""
+    station = get_station(conn, station_id)
+    if station is None:
+        raise ApiError(404, f"station {station_id!r} does not exist", "station-not-found")
+    return station
+
+
+def _after(cursor: str | None) -> tuple[datetime, str] | None:
+    key = decode_cursor(cursor, 2)
+    if key is None:
+        return None
+    try:
+        ts = datetime.fromisoformat(key[0])
+    except (TypeError, ValueError):
+        ts = None
+    if ts is None or ts.tzinfo is None or not isinstance(key[1], str):
+        raise ApiError(400, "cursor is not one this API issued", "invalid-cursor")
+    return ts, key[1]
+
+
+def _wants_csv(request: Request, fmt: ReadingFormat | None) -> bool:
+    if fmt is not None:
+        return fmt == "csv"
+    return "text/csv" in request.headers.get("accept", "").lower()
+
+
+def _csv_text(rows: list[ReadingRow]) -> bytes:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    for station_id, parameter, ts, value, flag, flag_reason in rows:
+        writer.writerow(
+            (
+                station_id,
+                parameter,
+                ts.astimezone(UTC).isoformat(),
+                value,
+                unit_of(parameter),
+                flag,
+                flag_reason,
+            )
+        )
+    return buffer.getvalue().encode()
+
+
+async def _csv_body(chunks: ReadingChunks) -> AsyncGenerator[bytes, None]:
+    """The CSV, one chunk of the server-side cursor at a time (fetched in a worker thread)."""
+    header = io.StringIO()
+    csv.writer(header).writerow(CSV_COLUMNS)
+    try:
+        yield header.getvalue().encode()
+        while (rows := await run_in_threadpool(next, chunks, None)) is not None:
+            yield _csv_text(rows)
+    finally:
+        # closes the cursor, also when the client went away or the stream was cancelled
+        with anyio.CancelScope(shield=True):
+            await run_in_threadpool(chunks.close)
+
+
+class CsvStream(StreamingResponse):
+    """A streamed CSV whose body is closed before the response returns, so the cursor is
+    gone before the request's connection goes back to the pool."""
+
+    media_type = "text/csv"
+
+    def __init__(self, body: AsyncGenerator[bytes, None], filename: str) -> None:
+        super().__init__(
+            body, headers={"Content-Disposition": f'attachment; filename="{filename}"'}
+        )
+        self._body = body
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            with anyio.CancelScope(shield=True):
+                await self._body.aclose()
+
+
+@router.get(
+    "/{station_id}/readings",
+    response_model=Page[Reading],
+    responses=_CSV_RESPONSE | problem_responses(400, 401, 403, 404, 422),
+)
+def readings(
+    station_id: str,
+    request: Request,
+    conn: Conn,
+    settings: SettingsDep,
+    _: ReadAccess,
+    parameter: Annotated[
+        ParameterName | None, Query(description="one parameter, e.g. pm25; all when absent")
+    ] = None,
+    start: Annotated[
+        AwareInstant | None,
+        Query(description="first instant included, ISO 8601 with offset"),
+    ] = None,
+    end: Annotated[
+        AwareInstant | None,
+        Query(description="first instant excluded, ISO 8601 with offset"),
+    ] = None,
+    limit: Annotated[
+        int, Query(ge=1, description="readings per page, at most the server's page maximum")
+    ] = 100,
+    cursor: Annotated[str | None, Query(max_length=200)] = None,
+    fmt: Annotated[
+        ReadingFormat | None,
+        Query(
+            alias="format",
+            description="csv: the whole range as CSV (limit and cursor do not apply)",
+        ),
+    ] = None,
+) -> Page[Reading] | CsvStream:
+    """Readings of a station in [start, end), oldest first (ties in parameter order). JSON
+    pages follow ``next_cursor``; CSV (``Accept: text/csv`` or ``?format=csv``) streams the
+    whole range. Times are UTC with offset; values in the parameter's ``unit``."""
+    if start is not None and end is not None and start > end:
+        raise invalid_query("end", "end must not be before start")
+    station_or_404(conn, station_id)
+    if _wants_csv(request, fmt):
+        chunks = reading_chunks(conn, station_id, parameter, start, end, CSV_ROWS_PER_CHUNK)
+        return CsvStream(_csv_body(chunks), f"{station_id}-readings.csv")
+    if limit > settings.api_page_max:
+        raise invalid_query("limit", f"limit must be at most {settings.api_page_max}")
+    after = _after(cursor)
+    rows = readings_of_station(conn, station_id, parameter, start, end, after, limit + 1)
+    more = len(rows) > limit
+    items = rows[:limit]
+    next_cursor = encode_cursor([items[-1].ts.isoformat(), items[-1].parameter]) if more else None
+    return Page[Reading](items=items, next_cursor=next_cursor)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 import psycopg
-from fastapi import APIRouter, Path, Query, status
+from fastapi import APIRouter, Path, Query, Request, status
 
 from api.deps import AdminAccess, Conn, ReadAccess, SettingsDep
 from api.errors import ApiError, problem_responses
@@ -17,6 +17,13 @@ from storage.stations import create_station, get_station, list_stations, update_
 router = APIRouter(prefix="/v1/stations", tags=["stations"])
 # a NUL or other junk in the path is a 422, never a database error
 StationId = Annotated[str, Path(pattern=STATION_ID_PATTERN)]
+
+
+def _registry_changed(request: Request) -> None:
+    """HTTP ingest caches the registry; a change here is seen by the next request."""
+    directory = getattr(request.app.state, "station_directory", None)
+    if directory is not None:
+        directory.expire()
 
 
 def _existing(conn: psycopg.Connection, station_id: str) -> Station:
@@ -71,7 +78,7 @@ def station(station_id: StationId, conn: Conn, _: ReadAccess) -> Station:
     status_code=status.HTTP_201_CREATED,
     responses=problem_responses(401, 403, 409, 422),
 )
-def create(body: Station, conn: Conn, _: AdminAccess) -> Station:
+def create(body: Station, conn: Conn, _: AdminAccess, request: Request) -> Station:
     """Register a station (admin)."""
     try:
         create_station(conn, body)
@@ -79,13 +86,16 @@ def create(body: Station, conn: Conn, _: AdminAccess) -> Station:
         raise ApiError(
             409, f"station {body.station_id!r} exists already", "station-exists"
         ) from None
+    _registry_changed(request)
     return body
 
 
 @router.patch(
     "/{station_id}", response_model=Station, responses=problem_responses(401, 403, 404, 422)
 )
-def update(station_id: StationId, body: StationPatch, conn: Conn, _: AdminAccess) -> Station:
+def update(
+    station_id: StationId, body: StationPatch, conn: Conn, _: AdminAccess, request: Request
+) -> Station:
     """Change some fields of a station (admin)."""
     _existing(conn, station_id)
     changes: dict[str, Any] = body.model_dump(exclude_unset=True)
@@ -94,13 +104,15 @@ def update(station_id: StationId, body: StationPatch, conn: Conn, _: AdminAccess
     except ValueError as exc:
         raise ApiError(422, str(exc)) from None
     assert updated is not None
+    _registry_changed(request)
     return updated
 
 
 @router.delete("/{station_id}", response_model=Station, responses=problem_responses(401, 403, 404))
-def deactivate(station_id: StationId, conn: Conn, _: AdminAccess) -> Station:
+def deactivate(station_id: StationId, conn: Conn, _: AdminAccess, request: Request) -> Station:
     """Deactivate a station (admin): its data stays, new readings are dead-lettered."""
     _existing(conn, station_id)
     updated = update_station(conn, station_id, active=False)
     assert updated is not None
+    _registry_changed(request)
     return updated

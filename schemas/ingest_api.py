@@ -1,0 +1,70 @@
+"""Response models of the REST API's compliance, HTTP ingest and dead-letter routes."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+from schemas.reports import AirReport, AirTrendPoint, WaterReport, WaterTrendPoint
+
+
+class AirCompliance(BaseModel):
+    """Annual air reports of the years asked for, and their trend when there are several."""
+
+    reports: list[AirReport] = Field(description="one report per year, oldest first")
+    trend: list[AirTrendPoint] = Field(
+        description="one point per year when a range (to > year) was asked; empty otherwise"
+    )
+
+
+class WaterCompliance(BaseModel):
+    """Annual surface-water reports of the years asked for, and their trend."""
+
+    reports: list[WaterReport] = Field(description="one report per year, oldest first")
+    trend: list[WaterTrendPoint] = Field(
+        description="one point per year when a range (to > year) was asked; empty otherwise"
+    )
+
+
+class RejectedPart(BaseModel):
+    """A payload, or one reading of it, that was dead-lettered."""
+
+    reason: str = Field(
+        description="machine-readable reason code, as stored in the dead letter",
+        examples=["negative_value"],
+    )
+    detail: str = Field(examples=["reading: pm10 = -1 at 2026-03-01T08:00:00+08:00 is negative"])
+
+
+class IngestResult(BaseModel):
+    """What became of one HTTP-ingested payload."""
+
+    station_id: str
+    received_at: datetime = Field(description="receive time, ISO 8601 with offset")
+    stored: int = Field(description="readings (one per parameter and time) newly stored")
+    duplicates: int = Field(
+        description="readings already stored (a re-sent payload); the first value is kept"
+    )
+    rejected: list[RejectedPart] = Field(
+        description="parts dead-lettered with their reason (also listed at /v1/dead-letters)"
+    )
+
+
+class DeadLetterOut(BaseModel):
+    """A rejected payload (or one rejected reading of it) as it was received."""
+
+    id: int
+    received_at: datetime = Field(description="ISO 8601 with offset")
+    source: str = Field(description="mqtt or http", examples=["mqtt"])
+    topic: str = Field(
+        description="MQTT topic; for HTTP ingest http:stations/{station_id}/readings",
+        examples=["stations/110000-A001/readings"],
+    )
+    station_id: str | None
+    reason: str = Field(description="machine-readable reason code", examples=["malformed_json"])
+    detail: str = Field(description="the reason in one human sentence")
+    payload: str = Field(description="the payload: UTF-8 text, or base64 when it is not UTF-8")
+    encoding: Literal["utf-8", "base64"]
+    payload_bytes: int = Field(description="size of the payload as received")
