@@ -129,3 +129,26 @@ def test_two_workers_share_the_stream_exactly_once(make_worker, publisher, datab
     assert all(share > 0 for share in shares), f"both workers took part: {shares}"
     # the probe reading is counted by whichever worker took it
     assert sum(shares) in (len(messages), len(messages) + 1)
+
+
+def test_sigterm_while_database_is_down_acks_nothing_and_loses_nothing(
+    make_worker, publisher, database_url, postgres
+):
+    messages = stream()[:400]
+    worker = make_worker().start()
+    wait_until_consuming(database_url, publisher)
+    postgres.stop(mode="immediate")
+    try:
+        publisher.publish_all(messages)
+        time.sleep(1)  # the worker holds a batch it cannot commit
+        assert worker.terminate(timeout=60) == 1, "cannot drain: exits non-zero, no ack"
+    finally:
+        postgres.start()
+    make_worker().start()
+    wait_for(
+        lambda: stored(database_url) == len(messages),
+        timeout=60,
+        what="the unacknowledged batch redelivered after restart",
+    )
+    time.sleep(1)
+    assert_exactly_once(database_url, messages)

@@ -39,16 +39,14 @@ def reasons(outcome: Outcome) -> list[str]:
 def test_reading_exactly_at_the_future_limit_is_kept_one_second_later_is_not():
     limit = RECEIVED + timedelta(minutes=10)
     at_limit = validate("110000-A001", {"ts": limit.isoformat(), "pm25": 1})
-    beyond = validate("110000-A001", {"ts": (limit + timedelta(seconds=1)).isoformat(),
-                                      "pm25": 1})
+    beyond = validate("110000-A001", {"ts": (limit + timedelta(seconds=1)).isoformat(), "pm25": 1})
     assert len(at_limit.readings) == 1 and not at_limit.dead_letters
     assert beyond.readings == [] and reasons(beyond) == ["timestamp_future"]
 
 
 def test_future_limit_is_a_setting():
     ts = (RECEIVED + timedelta(hours=1)).isoformat()
-    assert validate("110000-A001", {"ts": ts, "pm25": 1},
-                    max_future=timedelta(hours=2)).readings
+    assert validate("110000-A001", {"ts": ts, "pm25": 1}, max_future=timedelta(hours=2)).readings
 
 
 def test_naive_timestamp_is_local_time_of_the_station():
@@ -58,35 +56,42 @@ def test_naive_timestamp_is_local_time_of_the_station():
     ]
 
 
-@pytest.mark.parametrize(("value", "reason"), [(-999, "sentinel_value"),
-                                               (-9999, "sentinel_value"),
-                                               (-0.1, "negative_value")])
+@pytest.mark.parametrize(
+    ("value", "reason"),
+    [(-999, "sentinel_value"), (-9999, "sentinel_value"), (-0.1, "negative_value")],
+)
 def test_no_data_markers_and_negative_concentrations_are_rejected(value, reason):
-    outcome = validate("110000-A001", {"ts": "2026-03-01T08:00:00+08:00", "pm25": value,
-                                       "pm10": 40})
+    outcome = validate(
+        "110000-A001", {"ts": "2026-03-01T08:00:00+08:00", "pm25": value, "pm10": 40}
+    )
     assert reasons(outcome) == [reason]
     assert [r[1] for r in outcome.readings] == ["pm10"]
 
 
 def test_zero_is_a_valid_concentration_and_water_temperature_may_be_negative():
-    outcome = validate("W-RIVER", {"ts": "2026-01-10T08:00:00+08:00", "nh3_n": 0,
-                                   "water_temp": -0.5})
+    outcome = validate(
+        "W-RIVER", {"ts": "2026-01-10T08:00:00+08:00", "nh3_n": 0, "water_temp": -0.5}
+    )
     assert not outcome.dead_letters
-    assert {r[1]: r[3] for r in outcome.readings} == {"nh3_n": 0.0, "water_temp": -0.5,
-                                                       "water_class": 1.0}
+    assert {r[1]: r[3] for r in outcome.readings} == {
+        "nh3_n": 0.0,
+        "water_temp": -0.5,
+        "water_class": 1.0,
+    }
 
 
 def test_total_phosphorus_class_depends_on_the_waterbody():
     payload = {"ts": "2026-03-01T08:00:00+08:00", "tp": 0.05}
     river = {r[1]: r[3] for r in validate("W-RIVER", payload).readings}
     lake = {r[1]: r[3] for r in validate("W-LAKE", payload).readings}
-    assert river["water_class"] == 2.0   # rivers: 0.05 <= 0.1 -> Class II
-    assert lake["water_class"] == 3.0    # lakes: 0.025 < 0.05 <= 0.05 -> Class III
+    assert river["water_class"] == 2.0  # rivers: 0.05 <= 0.1 -> Class II
+    assert lake["water_class"] == 3.0  # lakes: 0.025 < 0.05 <= 0.05 -> Class III
 
 
 def test_reported_class_is_kept_rather_than_derived():
-    outcome = validate("W-RIVER", {"ts": "2026-03-01T08:00:00+08:00", "nh3_n": 1.8,
-                                   "water_class": "II"})
+    outcome = validate(
+        "W-RIVER", {"ts": "2026-03-01T08:00:00+08:00", "nh3_n": 1.8, "water_class": "II"}
+    )
     assert {r[1]: r[3] for r in outcome.readings}["water_class"] == 2.0
 
 
@@ -110,8 +115,7 @@ def test_topic_with_an_invalid_station_id_is_rejected():
 
 
 def test_oversized_payload_is_rejected_before_parsing():
-    big = json.dumps({"ts": "2026-03-01T08:00:00+08:00", "pm25": 1,
-                      "padding": "x" * 2048}).encode()
+    big = json.dumps({"ts": "2026-03-01T08:00:00+08:00", "pm25": 1, "padding": "x" * 2048}).encode()
     outcome = validate("110000-A001", big, max_payload_bytes=1024)
     assert reasons(outcome) == ["payload_too_large"]
 
