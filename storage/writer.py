@@ -163,10 +163,10 @@ def write_batch(
             if inserted:
                 timestamps = [row[2] for row in readings]
                 # Bounds as constants let TimescaleDB exclude chunks at plan time; a
-                # reading's local day starts and ends within two days of it.
+                # reading's local day starts and ends within 24 hours of it.
                 window = {
-                    "lo": min(timestamps) - timedelta(days=2),
-                    "hi": max(timestamps) + timedelta(days=2),
+                    "lo": min(timestamps) - timedelta(hours=24),
+                    "hi": max(timestamps) + timedelta(hours=24),
                 }
                 cur.execute(_REFRESH_HOURLY)
                 cur.execute(_REFRESH_DAILY, window)
