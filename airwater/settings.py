@@ -73,6 +73,20 @@ class Settings(BaseSettings):
             raise ValueError("AIRWATER_DATABASE_URL must be a postgresql:// URL")
         return value
 
+    # alerts
+    webhook_allow: list[str] = Field(
+        default_factory=list,
+        description="CIDRs or host names webhooks may reach even if loopback/private "
+        "(e.g. 127.0.0.0/8 in tests); public addresses are always allowed",
+    )
+    webhook_timeout_s: float = Field(default=5.0, gt=0)
+    webhook_max_response_bytes: int = Field(default=65536, ge=1024)
+    delivery_max_attempts: int = Field(default=8, ge=1)
+    delivery_backoff_s: float = Field(default=1.0, gt=0, description="first retry delay")
+    delivery_backoff_max_s: float = Field(default=300.0, gt=0)
+    delivery_concurrency: int = Field(default=8, ge=1)
+    silence_check_s: float = Field(default=30.0, gt=0)
+
     @field_validator("admin_key")
     @classmethod
     def _strong_admin_key(cls, value: SecretStr | None) -> SecretStr | None:

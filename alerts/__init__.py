@@ -1,1 +1,2 @@
-"""Placeholder room (DESIGN.md layout); filled by a later issue."""
+"""Alert subscriptions: rules evaluated in the ingest transaction, a durable outbox, and the
+delivery worker (webhook, MQTT, live stream)."""

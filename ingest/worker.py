@@ -19,6 +19,7 @@ from paho.mqtt.properties import Properties
 from psycopg_pool import ConnectionPool, PoolTimeout
 
 from airwater.settings import Settings
+from alerts.evaluate import evaluate_batch
 from ingest import metrics
 from ingest.validate import Outcome, StationDirectory, Validator, load_stations
 from storage.db import make_pool
@@ -218,7 +219,11 @@ class IngestWorker:
                 started = time.perf_counter()
                 with self.pool.connection(timeout=5) as conn:
                     result = write_batch(
-                        conn, outcome.readings, outcome.dead_letters, outcome.new_stations
+                        conn,
+                        outcome.readings,
+                        outcome.dead_letters,
+                        outcome.new_stations,
+                        after_write=evaluate_batch,
                     )
                 metrics.COMMIT_SECONDS.observe(time.perf_counter() - started)
                 break

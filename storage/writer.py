@@ -4,9 +4,10 @@ refreshes the hourly, daily and latest rows the new readings touch."""
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 import psycopg
 
@@ -143,9 +144,12 @@ def write_batch(
     readings: Sequence[ReadingRow],
     dead_letters: Sequence[DeadLetter] = (),
     new_stations: Sequence[tuple[str, str, str]] = (),
+    after_write: Callable[[psycopg.Cursor[Any]], object] | None = None,
 ) -> WriteResult:
     """Store one batch atomically; a repeated (station, parameter, ts) is a duplicate, not
-    an error. The caller acknowledges the batch's messages only after this returns."""
+    an error. ``after_write`` runs in the same transaction once the new rows are in
+    ``new_readings`` and the rollups are fresh (alert evaluation). The caller acknowledges the
+    batch's messages only after this returns."""
     inserted = stored_dead = 0
     with conn.transaction(), conn.cursor() as cur:
         if new_stations:
@@ -171,6 +175,8 @@ def write_batch(
                 cur.execute(_REFRESH_HOURLY)
                 cur.execute(_REFRESH_DAILY, window)
                 cur.execute(_REFRESH_LATEST)
+                if after_write is not None:
+                    after_write(cur)
         if dead_letters:
             cur.executemany(
                 _INSERT_DEAD_LETTER,

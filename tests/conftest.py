@@ -87,6 +87,10 @@ TABLES = (
     "latest_readings",
     "dead_letters",
     "stations",
+    "api_keys",
+    "alert_subscriptions",
+    "alert_state",
+    "alert_events",
 )
 
 

@@ -13,6 +13,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import Field
 
+from alerts.evaluate import evaluate_batch
 from api.deps import Conn, IngestAccess, SettingsDep
 from api.errors import PROBLEM_JSON, ApiError, Problem, problem_responses
 from ingest import metrics
@@ -20,7 +21,7 @@ from ingest.validate import Outcome, StationDirectory, Validator, load_stations
 from schemas.ingest_api import IngestResult, RejectedPart
 from schemas.payloads import Reason
 from schemas.stations import STATION_ID_PATTERN
-from storage.writer import DeadLetter, WriteResult, prepare_connection, write_batch
+from storage.writer import DeadLetter, WriteResult, write_batch
 
 router = APIRouter(prefix="/v1/readings", tags=["ingest"])
 
@@ -101,13 +102,15 @@ def station_directory(request: Request) -> StationDirectory:
 
 
 def _write(conn: psycopg.Connection, outcome: Outcome) -> WriteResult:
-    try:
-        return write_batch(conn, outcome.readings, outcome.dead_letters, outcome.new_stations)
-    except psycopg.errors.UndefinedTable:
-        # the API pool has no configure hook: a connection's first write creates its
-        # staging tables, once
-        prepare_connection(conn)
-        return write_batch(conn, outcome.readings, outcome.dead_letters, outcome.new_stations)
+    # the pool's configure hook made the staging tables; alerts are judged in the same
+    # transaction, exactly as for MQTT
+    return write_batch(
+        conn,
+        outcome.readings,
+        outcome.dead_letters,
+        outcome.new_stations,
+        after_write=evaluate_batch,
+    )
 
 
 def _count(result: WriteResult, outcome: Outcome) -> None:
