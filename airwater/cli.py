@@ -129,7 +129,7 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
         log.info("database ready (%d migration(s) applied)", len(applied))
         env.setdefault("AIRWATER_ADMIN_KEY", _admin_key(settings.data_dir))
         env.setdefault("AIRWATER_HTTP_PORT", str(settings.http_port))
-        for module in ("ingest", "api"):
+        for module in ("ingest", "alerts", "api"):
             children.append(subprocess.Popen([sys.executable, "-m", module], env=env))
         console.print(
             "[bold green]airwater is running[/bold green]\n"

@@ -81,7 +81,8 @@ class Settings(BaseSettings):
     )
     webhook_timeout_s: float = Field(default=5.0, gt=0)
     webhook_max_response_bytes: int = Field(default=65536, ge=1024)
-    delivery_max_attempts: int = Field(default=8, ge=1)
+    # 12 attempts from 1 s doubling (capped at 300 s) span about 20 minutes of outage
+    delivery_max_attempts: int = Field(default=12, ge=1)
     delivery_backoff_s: float = Field(default=1.0, gt=0, description="first retry delay")
     delivery_backoff_max_s: float = Field(default=300.0, gt=0)
     delivery_concurrency: int = Field(default=8, ge=1)

@@ -9,6 +9,8 @@ import psycopg
 
 log = logging.getLogger(__name__)
 
+_SILENCE_LOCK = 0x53494C45
+
 # Stations in scope whose newest reading arrived longer ago than the subscription allows
 # (or never), and whose silence alert is not already firing.
 SILENT_STATIONS = """
@@ -34,6 +36,8 @@ def check_silence(conn: psycopg.Connection) -> int:
     """Fire ``no_data`` for every newly silent station; returns the events added."""
     added = 0
     with conn.transaction(), conn.cursor() as cur:
+        # several delivery workers may run the timer: one at a time, or no_data doubles
+        cur.execute("SELECT pg_advisory_xact_lock(%s)", (_SILENCE_LOCK,))
         for sub_id, station_id, channel, minutes, last in cur.execute(SILENT_STATIONS).fetchall():
             cur.execute(
                 "INSERT INTO alert_state (subscription_id, station_id, state, updated_at)"

@@ -18,6 +18,7 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from psycopg_pool import ConnectionPool, PoolTimeout
 
+from airwater.mqtt import mqtt_client
 from airwater.settings import Settings
 from alerts.evaluate import evaluate_batch
 from ingest import metrics
@@ -36,22 +37,6 @@ class Message:
     qos: int
     generation: int  # connection the message came on; acks never cross a reconnect
     received_at: float
-
-
-def mqtt_client(settings: Settings, client_id: str, manual_ack: bool = False) -> mqtt.Client:
-    """A paho MQTT v5 client configured from the settings (credentials, TLS)."""
-    target = settings.mqtt
-    client = mqtt.Client(
-        callback_api_version=mqtt.CallbackAPIVersion.VERSION2,
-        client_id=client_id,
-        protocol=mqtt.MQTTv5,
-        manual_ack=manual_ack,
-    )
-    if target.username:
-        client.username_pw_set(target.username, target.password)
-    if target.tls:
-        client.tls_set()
-    return client
 
 
 class IngestWorker:

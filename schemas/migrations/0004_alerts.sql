@@ -69,3 +69,6 @@ CREATE TABLE alert_events (
 CREATE INDEX alert_events_pending_idx ON alert_events (next_attempt_at)
     WHERE delivery_state = 'pending';
 CREATE INDEX alert_events_station_idx ON alert_events (station_id, event_id);
+-- delivery keeps order per (subscription, station): "is an earlier one still pending?"
+CREATE INDEX alert_events_pending_order_idx ON alert_events (subscription_id, station_id, event_id)
+    WHERE delivery_state = 'pending';
