@@ -14,6 +14,7 @@ from airwater.settings import Settings, get_settings
 from api.errors import install_error_handlers
 from api.routes import (
     aggregates,
+    alerts,
     aqi,
     compliance,
     dead_letters,
@@ -74,6 +75,7 @@ def create_app(settings: Settings | None = None, pool: ConnectionPool | None = N
         ingest,
         dead_letters,
         keys,
+        alerts,
     ):
         router = module.router
         app.include_router(router)

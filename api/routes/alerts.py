@@ -1,0 +1,667 @@
+"""/v1/alerts: subscriptions to threshold breaches, the ready-made presets, the history of
+alert events and their live stream (server-sent events, resumable with Last-Event-ID).
+
+A subscription belongs to the key that made it: a key with scope ``read`` sees and changes
+only its own (another key's is a 404, so ids do not leak); an admin key manages all."""
+
+from __future__ import annotations
+
+import importlib
+import ipaddress
+import logging
+import time
+from collections import deque
+from collections.abc import AsyncIterator, Callable
+from dataclasses import asdict, dataclass
+from datetime import datetime
+from typing import Annotated, Any
+from urllib.parse import urlsplit
+
+import anyio
+import psycopg
+from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response, status
+from fastapi.exceptions import RequestValidationError
+from fastapi.security import HTTPAuthorizationCredentials
+from fastapi.sse import EventSourceResponse, ServerSentEvent
+from prometheus_client import Gauge
+from psycopg import sql
+from psycopg.rows import dict_row
+from psycopg_pool import ConnectionPool, PoolTimeout
+from pydantic import AwareDatetime
+
+from alerts.presets import PRESETS
+from api.auth import BOOTSTRAP_KEY_ID, Principal, authenticate
+from api.deps import Conn, ReadAccess, SettingsDep, _api_key, _bearer
+from api.errors import ApiError, problem_responses
+from api.pagination import Page, decode_cursor, encode_cursor
+from schemas.alerts import (
+    CREATE_DEFAULTS,
+    SUBSCRIPTION_FIELDS,
+    AlertEvent,
+    AlertPreset,
+    EventKind,
+    Subscription,
+    SubscriptionCreate,
+    SubscriptionPatch,
+    resolve_rule,
+    value_unit,
+)
+from schemas.stations import STATION_ID_PATTERN
+
+log = logging.getLogger(__name__)
+
+router = APIRouter(prefix="/v1/alerts", tags=["alerts"])
+
+BIGINT_MAX = 2**63 - 1
+SubscriptionId = Annotated[int, Path(ge=1, le=BIGINT_MAX)]
+
+STREAMS_OPEN = Gauge("airwater_alert_streams_open", "Open /v1/alerts/stream connections")
+STREAM_POLL_S = 0.5  # how often a stream looks for new events
+STREAM_BATCH = 500  # events read per poll; a full batch is followed at once by the next
+# An id allocated just before a poll may belong to a transaction that had no xid yet; this
+# long after the poll it has one, so the snapshot test below covers it.
+GAP_GRACE_S = 0.5
+STREAM_RETRY_MS = 2000  # what EventSource clients wait before reconnecting
+
+SUBSCRIPTION_COLUMNS = sql.SQL(
+    "subscription_id, name, owner_key_id, preset, target, parameter, scope, scope_values,"
+    " comparator, threshold, threshold_rule, clear_threshold, for_minutes, for_readings,"
+    " channel, webhook_url, webhook_secret, mqtt_topic, active, created_at"
+)
+EVENT_COLUMNS = sql.SQL(
+    "event_id, idempotency_key, kind, subscription_id, station_id, target, parameter, value,"
+    " threshold, observed_at, created_at, delivery_state, attempts, last_error, delivered_at"
+)
+# the caller's own subscriptions, or every one for an admin
+CALLER_SEES = sql.SQL("(%(admin)s OR owner_key_id = %(owner)s)")
+
+SUBSCRIPTION_OF_CALLER = sql.SQL(
+    "SELECT {columns} FROM alert_subscriptions"
+    " WHERE subscription_id = %(subscription_id)s AND {caller_sees}"
+).format(columns=SUBSCRIPTION_COLUMNS, caller_sees=CALLER_SEES)
+SUBSCRIPTIONS_OF_CALLER = sql.SQL(
+    "SELECT {columns} FROM alert_subscriptions"
+    " WHERE {caller_sees} AND subscription_id > %(after)s"
+    " ORDER BY subscription_id LIMIT %(limit)s"
+).format(columns=SUBSCRIPTION_COLUMNS, caller_sees=CALLER_SEES)
+INSERT_SUBSCRIPTION = sql.SQL(
+    "INSERT INTO alert_subscriptions (owner_key_id, {fields}) VALUES (%(owner_key_id)s, {values})"
+    " RETURNING {columns}"
+).format(
+    fields=sql.SQL(", ").join(map(sql.Identifier, SUBSCRIPTION_FIELDS)),
+    values=sql.SQL(", ").join(map(sql.Placeholder, SUBSCRIPTION_FIELDS)),
+    columns=SUBSCRIPTION_COLUMNS,
+)
+UPDATE_SUBSCRIPTION = sql.SQL(
+    "UPDATE alert_subscriptions SET {assignments} WHERE subscription_id = %(subscription_id)s"
+    " RETURNING {columns}"
+).format(
+    assignments=sql.SQL(", ").join(
+        sql.SQL("{} = {}").format(sql.Identifier(f), sql.Placeholder(f))
+        for f in SUBSCRIPTION_FIELDS
+    ),
+    columns=SUBSCRIPTION_COLUMNS,
+)
+DELETE_SUBSCRIPTION = "DELETE FROM alert_subscriptions WHERE subscription_id = %s"
+
+KNOWN_STATIONS = "SELECT station_id FROM stations WHERE station_id = ANY(%s)"
+KNOWN_CITY_CODES = "SELECT DISTINCT city_code, city FROM stations WHERE city_code IS NOT NULL"
+KNOWN_PROVINCES = "SELECT DISTINCT province FROM stations WHERE province = ANY(%s)"
+
+ALERT_EVENTS_NEWEST_FIRST = sql.SQL(
+    "SELECT {columns} FROM alert_events WHERE {conditions} ORDER BY event_id DESC LIMIT %(limit)s"
+)
+# Every event after a position, with whether the stream's filters want it: the follower
+# needs the unwanted ids too, to tell a gap that may still fill from a filtered-out event.
+ALERT_EVENTS_AFTER = sql.SQL(
+    "SELECT {columns}, ({conditions}) AS wanted FROM alert_events"
+    " WHERE event_id > %(after)s ORDER BY event_id LIMIT %(limit)s"
+)
+NEWEST_EVENT_ID = "SELECT coalesce(max(event_id), 0) FROM alert_events"
+LAST_ALLOCATED_EVENT_ID = (
+    "SELECT coalesce(pg_sequence_last_value("
+    "pg_get_serial_sequence('alert_events', 'event_id')::regclass), 0)"
+)
+SNAPSHOT_BOUNDS = (
+    "SELECT pg_snapshot_xmin(pg_current_snapshot())::text,"
+    " pg_snapshot_xmax(pg_current_snapshot())::text"
+)
+
+
+# --- who may do what ------------------------------------------------------------------------
+
+
+def _keyholder(principal: ReadAccess) -> Principal:
+    """Alerts belong to keys: a key with scope read is needed even where reading is public."""
+    if principal is None:
+        raise ApiError(
+            401,
+            "an API key with scope 'read' is required",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+    return principal
+
+
+Keyholder = Annotated[Principal, Depends(_keyholder)]
+
+
+def _stream_keyholder(
+    request: Request,
+    settings: SettingsDep,
+    bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    api_key: Annotated[str | None, Depends(_api_key)],
+) -> Principal:
+    """The same check as ``_keyholder``, on a connection returned at once: a stream lasts
+    hours and must not hold a pool connection (``Conn`` would be held until it ends)."""
+    token = bearer.credentials if bearer else api_key
+    if not token:
+        raise ApiError(
+            401,
+            "an API key with scope 'read' is required",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+    admin = settings.admin_key.get_secret_value() if settings.admin_key else None
+    pool: ConnectionPool = request.app.state.pool
+    try:
+        with pool.connection(timeout=10) as conn:
+            principal = authenticate(conn, token, admin)
+    except (PoolTimeout, psycopg.OperationalError) as exc:
+        raise ApiError(503, f"database unavailable: {type(exc).__name__}") from None
+    if principal is None:
+        raise ApiError(
+            401,
+            "the API key is unknown or revoked",
+            "invalid-key",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+    if not principal.allows("read"):
+        raise ApiError(403, "the API key lacks scope 'read'")
+    return principal
+
+
+def _caller(principal: Principal) -> dict[str, Any]:
+    return {"admin": principal.allows("admin"), "owner": principal.key_id}
+
+
+def _id_after(cursor: str | None) -> int | None:
+    """The id a page continues after (subscription or event id), or None on the first page."""
+    key = decode_cursor(cursor, 1)
+    if key is None:
+        return None
+    if type(key[0]) is not int or not 0 <= key[0] <= BIGINT_MAX:
+        raise ApiError(400, "cursor is not one this API issued", "invalid-cursor")
+    return key[0]
+
+
+# --- subscriptions --------------------------------------------------------------------------
+
+
+def _subscription(row: dict[str, Any]) -> Subscription:
+    secret = row.pop("webhook_secret")
+    return Subscription(
+        **row,
+        webhook_secret_set=secret is not None,
+        unit=value_unit(row["target"], row["parameter"]),
+    )
+
+
+def _existing(
+    conn: psycopg.Connection, principal: Principal, subscription_id: int, lock: bool = False
+) -> dict[str, Any]:
+    query = SUBSCRIPTION_OF_CALLER + sql.SQL(" FOR UPDATE") if lock else SUBSCRIPTION_OF_CALLER
+    with conn.cursor(row_factory=dict_row) as cur:
+        row = cur.execute(
+            query, {"subscription_id": subscription_id, **_caller(principal)}
+        ).fetchone()
+    if row is None:
+        raise ApiError(
+            404, f"subscription {subscription_id} does not exist", "subscription-not-found"
+        )
+    return row
+
+
+def _local_target_allowed(url: str, allow: list[str]) -> tuple[bool, str]:
+    """Stand-in for ``alerts.delivery.webhook_target_allowed``: refuses a loopback, private or
+    link-local address literal (or localhost) unless the allow-list names it."""
+    host = (urlsplit(url).hostname or "").rstrip(".").lower()
+    if host in {entry.lower() for entry in allow}:
+        return True, ""
+    if host == "localhost" or host.endswith(".localhost"):
+        return False, f"webhook host {host!r} is loopback and not in AIRWATER_WEBHOOK_ALLOW"
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return True, ""  # a name: the delivery worker resolves and checks it at every attempt
+    for entry in allow:
+        try:
+            if address in ipaddress.ip_network(entry, strict=False):
+                return True, ""
+        except ValueError:
+            continue
+    if not address.is_global or address.is_multicast:
+        return False, f"webhook address {host} is not public and not in AIRWATER_WEBHOOK_ALLOW"
+    return True, ""
+
+
+def _webhook_refusal(url: str, allow: list[str]) -> str | None:
+    """Why webhooks may not go to ``url``, or None when they may."""
+    # imported here: the delivery module is optional for the API and may not exist yet
+    try:
+        check = getattr(importlib.import_module("alerts.delivery"), "webhook_target_allowed", None)
+    except ImportError:
+        check = None
+    target_allowed: Callable[[str, list[str]], Any] = check or _local_target_allowed
+    try:
+        verdict = target_allowed(url, list(allow))
+    except ValueError as exc:  # a URL the check cannot even parse
+        return f"not a usable webhook URL: {exc}"
+    allowed, reason = verdict if isinstance(verdict, tuple) else (bool(verdict), "")
+    if allowed:
+        return None
+    return reason or "the webhook target is not allowed (loopback, private or link-local)"
+
+
+def _unknown_scope_values(conn: psycopg.Connection, scope: str, values: list[str]) -> str | None:
+    """Why some scope values name nothing in the station registry, or None."""
+    if scope in ("station", "stations"):
+        known = {r[0] for r in conn.execute(KNOWN_STATIONS, (values,))}
+        missing = [v for v in values if v not in known]
+        return f"unknown stations: {', '.join(missing[:10])}" if missing else None
+    if scope == "city":
+        codes: dict[str, str | None] = {code: city for code, city in conn.execute(KNOWN_CITY_CODES)}
+        by_name = {city: code for code, city in codes.items() if city}
+        missing = [v for v in values if v not in codes]
+        if not missing:
+            return None
+        hints = [f"{v} (city code {by_name[v]})" if v in by_name else v for v in missing[:10]]
+        return f"not the city code of any station: {', '.join(hints)}"
+    if scope == "province":
+        known = {r[0] for r in conn.execute(KNOWN_PROVINCES, (values,))}
+        missing = [v for v in values if v not in known]
+        return f"not the province of any station: {', '.join(missing[:10])}" if missing else None
+    return None
+
+
+def _checked_rule(
+    conn: psycopg.Connection, base: dict[str, Any], sent: dict[str, Any], allow: list[str]
+) -> dict[str, Any]:
+    """The rule after ``sent`` is applied to ``base``; a 422 naming every bad field."""
+    rule, problems = resolve_rule(base, sent)
+    bad_fields = {field for field, _ in problems}
+    scope_changed = "scope_values" in sent or "scope" in sent
+    if scope_changed and "scope_values" not in bad_fields and rule["scope"] != "all":
+        why = _unknown_scope_values(conn, rule["scope"], rule["scope_values"])
+        if why:
+            problems.append(("scope_values", why))
+    url = rule["webhook_url"]
+    if url is not None and "webhook_url" in sent and "webhook_url" not in bad_fields:
+        why = _webhook_refusal(url, allow)
+        if why:
+            problems.append(("webhook_url", why))
+    if problems:
+        raise RequestValidationError(
+            [
+                {"type": "value_error", "loc": ("body", field), "msg": reason, "input": None}
+                for field, reason in problems
+            ]
+        )
+    return rule
+
+
+@router.get("/presets", response_model=list[AlertPreset], responses=problem_responses(401, 403))
+def presets(_: ReadAccess) -> list[AlertPreset]:
+    """Ready-made rules from the standards, to be named as ``preset`` in a subscription."""
+    return [
+        AlertPreset.model_validate({**asdict(p), "unit": value_unit(p.target, p.parameter)})
+        for p in PRESETS.values()
+    ]
+
+
+@router.post(
+    "/subscriptions",
+    response_model=Subscription,
+    status_code=status.HTTP_201_CREATED,
+    responses=problem_responses(401, 403, 422),
+)
+def create_subscription(
+    body: SubscriptionCreate, conn: Conn, principal: Keyholder, settings: SettingsDep
+) -> Subscription:
+    """Subscribe to breaches: what (target, parameter), where (scope), the condition
+    (comparator, threshold, clear_threshold, for_minutes, for_readings) and how (channel) —
+    or a ``preset`` with only the fields to override. The subscription belongs to the key."""
+    # null in a new subscription means "the default"
+    sent = {k: v for k, v in body.model_dump(exclude_unset=True).items() if v is not None}
+    with conn.transaction(), conn.cursor(row_factory=dict_row) as cur:
+        rule = _checked_rule(conn, CREATE_DEFAULTS, sent, settings.webhook_allow)
+        owner = None if principal.key_id == BOOTSTRAP_KEY_ID else principal.key_id
+        row = cur.execute(INSERT_SUBSCRIPTION, {**rule, "owner_key_id": owner}).fetchone()
+    assert row is not None
+    return _subscription(row)
+
+
+@router.get(
+    "/subscriptions",
+    response_model=Page[Subscription],
+    responses=problem_responses(400, 401, 403, 422),
+)
+def subscriptions(
+    conn: Conn,
+    principal: Keyholder,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    cursor: Annotated[str | None, Query(max_length=200)] = None,
+) -> Page[Subscription]:
+    """The caller's subscriptions (an admin's: all of them) in id order; follow
+    ``next_cursor`` for the next page."""
+    after = _id_after(cursor)
+    params = {"after": after or 0, "limit": limit + 1, **_caller(principal)}
+    with conn.cursor(row_factory=dict_row) as cur:
+        rows = cur.execute(SUBSCRIPTIONS_OF_CALLER, params).fetchall()
+    items = [_subscription(row) for row in rows[:limit]]
+    more = len(rows) > limit
+    return Page[Subscription](
+        items=items, next_cursor=encode_cursor([items[-1].subscription_id]) if more else None
+    )
+
+
+@router.get(
+    "/subscriptions/{subscription_id}",
+    response_model=Subscription,
+    responses=problem_responses(401, 403, 404, 422),
+)
+def subscription(subscription_id: SubscriptionId, conn: Conn, principal: Keyholder) -> Subscription:
+    return _subscription(_existing(conn, principal, subscription_id))
+
+
+@router.patch(
+    "/subscriptions/{subscription_id}",
+    response_model=Subscription,
+    responses=problem_responses(401, 403, 404, 422),
+)
+def update_subscription(
+    subscription_id: SubscriptionId,
+    body: SubscriptionPatch,
+    conn: Conn,
+    principal: Keyholder,
+    settings: SettingsDep,
+) -> Subscription:
+    """Change some fields. Fields not sent keep their value, except those that no longer fit
+    a changed target, scope or channel, which are cleared; ``webhook_secret`` may be sent to
+    rotate it."""
+    sent = body.model_dump(exclude_unset=True)
+    with conn.transaction(), conn.cursor(row_factory=dict_row) as cur:
+        stored = _existing(conn, principal, subscription_id, lock=True)
+        rule = _checked_rule(conn, stored, sent, settings.webhook_allow)
+        row = cur.execute(
+            UPDATE_SUBSCRIPTION, {**rule, "subscription_id": subscription_id}
+        ).fetchone()
+    assert row is not None
+    return _subscription(row)
+
+
+@router.delete(
+    "/subscriptions/{subscription_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    response_class=Response,
+    responses=problem_responses(401, 403, 404, 422),
+)
+def delete_subscription(
+    subscription_id: SubscriptionId, conn: Conn, principal: Keyholder
+) -> Response:
+    """Delete a subscription with its state and its events (undelivered ones included); to
+    pause it instead, PATCH ``active`` to false."""
+    with conn.transaction():
+        _existing(conn, principal, subscription_id, lock=True)
+        conn.execute(DELETE_SUBSCRIPTION, (subscription_id,))
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+# --- events ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class EventFilter:
+    """Which events a caller asked for and may see."""
+
+    principal: Principal
+    subscription_id: int | None = None
+    station_id: str | None = None
+    kind: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+
+    def where(self) -> tuple[sql.Composable, dict[str, Any]]:
+        conditions: list[sql.Composable] = [sql.SQL("true")]
+        params: dict[str, Any] = {}
+        if not self.principal.allows("admin"):
+            conditions.append(
+                sql.SQL(
+                    "subscription_id IN (SELECT subscription_id FROM alert_subscriptions"
+                    " WHERE owner_key_id = %(owner)s)"
+                )
+            )
+            params["owner"] = self.principal.key_id
+        for condition, name, value in (
+            ("subscription_id = %(subscription_id)s", "subscription_id", self.subscription_id),
+            ("station_id = %(station_id)s", "station_id", self.station_id),
+            ("kind = %(kind)s", "kind", self.kind),
+            ("created_at >= %(since)s", "since", self.since),
+            ("created_at < %(until)s", "until", self.until),
+        ):
+            if value is not None:
+                conditions.append(sql.SQL(condition))
+                params[name] = value
+        return sql.SQL(" AND ").join(conditions), params
+
+
+def _event(row: dict[str, Any]) -> AlertEvent:
+    return AlertEvent(**row, unit=value_unit(row["target"], row["parameter"]))
+
+
+SubscriptionFilter = Annotated[
+    int | None, Query(ge=1, le=BIGINT_MAX, description="only events of this subscription")
+]
+StationFilter = Annotated[
+    str | None, Query(pattern=STATION_ID_PATTERN, description="only events of this station")
+]
+KindFilter = Annotated[EventKind | None, Query(description="only events of this kind")]
+SinceFilter = Annotated[
+    AwareDatetime | None, Query(description="created at or after (ISO 8601 with offset)")
+]
+UntilFilter = Annotated[
+    AwareDatetime | None, Query(description="created before (ISO 8601 with offset)")
+]
+
+
+@router.get("", response_model=Page[AlertEvent], responses=problem_responses(400, 401, 403, 422))
+def alert_events(
+    conn: Conn,
+    principal: Keyholder,
+    subscription_id: SubscriptionFilter = None,
+    station_id: StationFilter = None,
+    kind: KindFilter = None,
+    since: SinceFilter = None,
+    until: UntilFilter = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    cursor: Annotated[str | None, Query(max_length=200)] = None,
+) -> Page[AlertEvent]:
+    """Alert events, newest first, with their delivery state; a key without admin scope sees
+    the events of its own subscriptions. Follow ``next_cursor`` for older ones."""
+    after = _id_after(cursor)
+    where, params = EventFilter(principal, subscription_id, station_id, kind, since, until).where()
+    if after is not None:
+        where = sql.SQL("{} AND event_id < %(before)s").format(where)
+        params["before"] = after
+    query = ALERT_EVENTS_NEWEST_FIRST.format(columns=EVENT_COLUMNS, conditions=where)
+    with conn.cursor(row_factory=dict_row) as cur:
+        rows = cur.execute(query, {**params, "limit": limit + 1}).fetchall()
+    items = [_event(row) for row in rows[:limit]]
+    more = len(rows) > limit
+    return Page[AlertEvent](
+        items=items, next_cursor=encode_cursor([items[-1].event_id]) if more else None
+    )
+
+
+@dataclass
+class _Horizon:
+    last_id: int  # every id up to this one had been allocated when it was taken
+    xmax: int  # every transaction that had an xid then has one below this
+    taken_at: float  # time.monotonic()
+
+
+class OutboxFollower:
+    """Reads the outbox in event_id order without ever passing over an event that commits
+    late: ids are allocated when inserted but become visible at commit, so id 11 may be seen
+    before id 10. An id is only skipped once it can no longer appear — every transaction that
+    could hold it has ended (then it was rolled back) — so a client that resumes after the
+    last id it got misses nothing."""
+
+    def __init__(self, after: int, event_filter: EventFilter) -> None:
+        self.after = after  # the last id passed (sent or filtered out)
+        self._settled = after  # ids up to here are final: visible now or never
+        self._horizons: deque[_Horizon] = deque()
+        conditions, self._params = event_filter.where()
+        self._query = ALERT_EVENTS_AFTER.format(columns=EVENT_COLUMNS, conditions=conditions)
+
+    def poll(self, pool: ConnectionPool) -> tuple[list[AlertEvent], bool]:
+        """Events that may be sent now, in order, and whether more are waiting already.
+        One short transaction on a pooled connection."""
+        with pool.connection(timeout=10) as conn:
+            # order matters: ids first, then the snapshot, then the rows
+            last_id = _scalar(conn.execute(LAST_ALLOCATED_EVENT_ID).fetchone())
+            bounds = conn.execute(SNAPSHOT_BOUNDS).fetchone()
+            assert bounds is not None
+            with conn.cursor(row_factory=dict_row) as cur:
+                params = {**self._params, "after": self.after, "limit": STREAM_BATCH}
+                rows = cur.execute(self._query, params).fetchall()
+        now = time.monotonic()
+        xmin, xmax = int(bounds[0]), int(bounds[1])
+        while (
+            self._horizons
+            and xmin >= self._horizons[0].xmax
+            and now - self._horizons[0].taken_at >= GAP_GRACE_S
+        ):
+            self._settled = max(self._settled, self._horizons.popleft().last_id)
+        if last_id > self._settled and (not self._horizons or last_id > self._horizons[-1].last_id):
+            self._horizons.append(_Horizon(last_id, xmax, now))
+        events: list[AlertEvent] = []
+        for row in rows:
+            event_id = row["event_id"]
+            if event_id != self.after + 1 and event_id > self._settled:
+                return events, False  # an id before this one may still commit: wait
+            self.after = event_id
+            if row.pop("wanted"):
+                events.append(_event(row))
+        return events, len(rows) == STREAM_BATCH
+
+
+def _scalar(row: tuple[Any, ...] | None) -> int:
+    assert row is not None
+    return int(row[0])
+
+
+def _stream_start(
+    request: Request,
+    principal: Annotated[Principal, Depends(_stream_keyholder)],
+    last_event_id_header: Annotated[
+        int | None,
+        Header(
+            alias="Last-Event-ID",
+            ge=0,
+            le=BIGINT_MAX,
+            description="resume after this event id (sent by EventSource on reconnection)",
+        ),
+    ] = None,
+    last_event_id: Annotated[
+        int | None,
+        Query(ge=0, le=BIGINT_MAX, description="as the Last-Event-ID header, which wins"),
+    ] = None,
+    from_start: Annotated[
+        bool, Query(description="without a last event id: send every stored event first")
+    ] = False,
+) -> int:
+    """The id the stream starts after, fixed before the response begins so that an event
+    committed once the client sees the response is never missed."""
+    if last_event_id_header is not None:
+        return last_event_id_header
+    if last_event_id is not None:
+        return last_event_id
+    if from_start:
+        return 0
+    pool: ConnectionPool = request.app.state.pool
+    try:
+        with pool.connection(timeout=10) as conn:
+            return _scalar(conn.execute(NEWEST_EVENT_ID).fetchone())
+    except (PoolTimeout, psycopg.OperationalError) as exc:
+        raise ApiError(503, f"database unavailable: {type(exc).__name__}") from None
+
+
+@router.get(
+    "/stream",
+    response_class=EventSourceResponse,
+    responses={
+        200: {
+            "description": "server-sent events: `id:` event_id, `event:` kind, `data:` an "
+            "AlertEvent as JSON; `: ping` comments when idle"
+        },
+        **problem_responses(401, 403, 422, 503),
+    },
+)
+async def alert_stream(
+    request: Request,
+    principal: Annotated[Principal, Depends(_stream_keyholder)],
+    start_after: Annotated[int, Depends(_stream_start)],
+    subscription_id: SubscriptionFilter = None,
+    station_id: StationFilter = None,
+    kind: KindFilter = None,
+    since: SinceFilter = None,
+    until: UntilFilter = None,
+    max_events: Annotated[
+        int | None,
+        Query(ge=1, le=100_000, description="end the stream after this many events"),
+    ] = None,
+    timeout_s: Annotated[
+        float | None,
+        Query(gt=0, le=86_400, description="end the stream after this many seconds"),
+    ] = None,
+) -> AsyncIterator[ServerSentEvent]:
+    """Alert events as server-sent events (``text/event-stream``): ``id:`` the event id,
+    ``event:`` its kind, ``data:`` the event as JSON (as in ``GET /v1/alerts``).
+
+    With a ``Last-Event-ID`` header (or ``?last_event_id=``) every event after that id is
+    sent first, in order, then new ones as they are committed; without one the stream starts
+    after the newest event stored when it opens, or before the first stored one with
+    ``from_start=true``. No event is skipped or repeated across a reconnection. A ``: ping``
+    comment is sent when idle for 15 s. Filters as for ``GET /v1/alerts``; a key without
+    admin scope gets the events of its own subscriptions. ``max_events`` and ``timeout_s``
+    end the stream (for scripts and tests); otherwise it lasts until the client disconnects."""
+    follower = OutboxFollower(
+        start_after, EventFilter(principal, subscription_id, station_id, kind, since, until)
+    )
+    pool: ConnectionPool = request.app.state.pool
+    deadline = None if timeout_s is None else time.monotonic() + timeout_s
+    sent = 0
+    STREAMS_OPEN.inc()
+    try:
+        yield ServerSentEvent(comment=f"alert events after {start_after}", retry=STREAM_RETRY_MS)
+        while deadline is None or time.monotonic() < deadline:
+            if await request.is_disconnected():
+                return
+            try:
+                events, more = await anyio.to_thread.run_sync(follower.poll, pool)
+            except (PoolTimeout, psycopg.OperationalError) as exc:
+                # the client reconnects with the last id it got and misses nothing
+                log.warning("alert stream ends: database unavailable (%s)", exc)
+                yield ServerSentEvent(comment="database unavailable; reconnect")
+                return
+            for event in events:
+                yield ServerSentEvent(data=event, event=event.kind, id=str(event.event_id))
+                sent += 1
+                if max_events is not None and sent >= max_events:
+                    return
+            if not more:
+                wait = STREAM_POLL_S
+                if deadline is not None:
+                    wait = min(wait, max(0.0, deadline - time.monotonic()))
+                await anyio.sleep(wait)
+    finally:
+        STREAMS_OPEN.dec()
