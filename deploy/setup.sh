@@ -25,6 +25,16 @@ if ! command -v mosquitto >/dev/null 2>&1 && [ ! -x /usr/sbin/mosquitto ]; then
   apt_install mosquitto
 fi
 
+# --- Browser for the dashboard test, compose client to validate docker-compose.yml ------
+if ! command -v chromium >/dev/null 2>&1; then
+  log "installing chromium (headless browser test of the dashboard)"
+  apt_install chromium
+fi
+if ! docker compose version >/dev/null 2>&1 && ! command -v docker-compose >/dev/null 2>&1; then
+  log "installing docker-compose (validates docker-compose.yml; no engine needed)"
+  apt_install docker-compose
+fi
+
 # --- PostgreSQL server ------------------------------------------------------------
 pg_config_path() { ls /usr/lib/postgresql/*/bin/pg_config 2>/dev/null | sort -V | tail -n 1; }
 if [ -z "$(pg_config_path)" ]; then
