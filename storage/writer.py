@@ -90,20 +90,22 @@ ON CONFLICT (station_id, parameter, bucket) DO UPDATE SET
 _REFRESH_DAILY = """
 INSERT INTO readings_daily AS d
     (station_id, parameter, day, mean, min, max, valid_hours, hours, valid)
-SELECT h.station_id, h.parameter, t.day,
-       avg(h.mean) FILTER (WHERE h.valid), min(h.mean) FILTER (WHERE h.valid),
-       max(h.mean) FILTER (WHERE h.valid),
-       count(*) FILTER (WHERE h.valid), count(*),
-       count(*) FILTER (WHERE h.valid) >= p.daily_min_hours
-FROM (SELECT DISTINCT n.station_id, n.parameter, s.timezone,
-             (n.ts AT TIME ZONE s.timezone)::date AS day
-      FROM new_readings n JOIN stations s ON s.station_id = n.station_id) t
-JOIN parameters p ON p.parameter = t.parameter
-JOIN readings_hourly h ON h.station_id = t.station_id AND h.parameter = t.parameter
-     AND h.bucket >= (t.day::timestamp AT TIME ZONE t.timezone)
-     AND h.bucket < ((t.day + 1)::timestamp AT TIME ZONE t.timezone)
-WHERE h.bucket >= %(lo)s AND h.bucket < %(hi)s
-GROUP BY h.station_id, h.parameter, t.day, p.daily_min_hours
+SELECT hr.station_id, hr.parameter, (hr.bucket AT TIME ZONE s.timezone)::date,
+       avg(hr.mean) FILTER (WHERE hr.valid), min(hr.mean) FILTER (WHERE hr.valid),
+       max(hr.mean) FILTER (WHERE hr.valid),
+       count(*) FILTER (WHERE hr.valid), count(*),
+       count(*) FILTER (WHERE hr.valid) >= p.daily_min_hours
+FROM readings_hourly hr
+JOIN stations s ON s.station_id = hr.station_id
+JOIN parameters p ON p.parameter = hr.parameter
+WHERE hr.bucket >= %(lo)s AND hr.bucket < %(hi)s
+  AND (hr.station_id, hr.parameter) IN (SELECT station_id, parameter FROM new_readings)
+GROUP BY hr.station_id, hr.parameter, (hr.bucket AT TIME ZONE s.timezone)::date,
+         p.daily_min_hours
+-- only the days the batch touched: they lie whole inside the window, so each is complete
+HAVING (hr.station_id, hr.parameter, (hr.bucket AT TIME ZONE s.timezone)::date) IN (
+    SELECT n.station_id, n.parameter, (n.ts AT TIME ZONE st.timezone)::date
+    FROM new_readings n JOIN stations st ON st.station_id = n.station_id)
 ON CONFLICT (station_id, parameter, day) DO UPDATE SET
     mean = excluded.mean, min = excluded.min, max = excluded.max,
     valid_hours = excluded.valid_hours, hours = excluded.hours, valid = excluded.valid
