@@ -17,6 +17,7 @@ from api.routes import (
     alerts,
     aqi,
     compliance,
+    dashboard,
     dead_letters,
     health,
     ingest,
@@ -76,6 +77,7 @@ def create_app(settings: Settings | None = None, pool: ConnectionPool | None = N
         dead_letters,
         keys,
         alerts,
+        dashboard,
     ):
         router = module.router
         app.include_router(router)

@@ -1,0 +1,688 @@
+"""HTML of the dashboard pages, written as plain Python: every value from the database goes
+through ``esc`` (html.escape) on its way in, figures travel as JSON in
+``<script type="application/json">`` elements and are drawn by the bundled plotly.min.js.
+
+The numbers a test reads carry ``data-testid`` attributes and are shown to one decimal.
+"""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from urllib.parse import quote
+from zoneinfo import ZoneInfo
+
+import plotly.graph_objects as go
+
+from api.dashboard import figures
+from schemas.alerts import AlertEvent
+from schemas.reports import AirReport, AirTrendPoint, WaterReport, WaterSection
+from schemas.series import AggregateValue
+from schemas.stations import Station
+from standards.aqi import CATEGORIES, AqiCategory
+from standards.targets import NATIONAL_PM25_2027, NATIONAL_PM25_2035, SURFACE_WATER_2027
+
+UNIT = "µg/m³"
+SHOWN_UNITS = {"ug/m3": "µg/m³", "mg/m3": "mg/m³", "class": ""}
+DISPLAY_TZ = ZoneInfo("Asia/Shanghai")  # national pages show Beijing time
+
+CSS = """
+:root { --ink:#1a202c; --muted:#4a5568; --faint:#718096; --line:#e2e8f0; --bg:#f4f6f9;
+        --card:#fff; --accent:#1e4e8c; --good:#2f855a; --bad:#c53030; --grey:#a0aec0; }
+* { box-sizing: border-box; }
+body { margin:0; background:var(--bg); color:var(--ink);
+       font: 14px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, "Noto Sans",
+             "WenQuanYi Micro Hei", sans-serif; }
+a { color: var(--accent); }
+header.top { background: var(--accent); color:#fff; }
+header.top .bar { max-width:1320px; margin:0 auto; padding:10px 20px; display:flex;
+                  align-items:center; gap:18px; flex-wrap:wrap; }
+header.top .brand { font-weight:700; font-size:18px; color:#fff; text-decoration:none; }
+header.top .sub { color:#c3d4ea; font-size:13px; }
+header.top nav { margin-left:auto; display:flex; gap:6px; align-items:center; flex-wrap:wrap; }
+header.top nav span { color:#c3d4ea; font-size:12px; margin-right:4px; }
+header.top nav a { color:#fff; text-decoration:none; padding:2px 9px; border-radius:12px;
+                   border:1px solid rgba(255,255,255,.35); font-size:13px; }
+header.top nav a.on { background:#fff; color:var(--accent); font-weight:600; }
+main { max-width:1320px; margin:0 auto; padding:14px 20px 28px; }
+h1 { font-size:20px; margin:4px 0 12px; }
+h1 small { font-size:13px; color:var(--faint); font-weight:400; margin-left:8px; }
+h2 { font-size:15px; margin:0 0 6px; }
+.cards { display:grid; grid-template-columns:repeat(4, minmax(0, 1fr)); gap:12px;
+         margin-bottom:12px; }
+.card, .panel { background:var(--card); border:1px solid var(--line); border-radius:8px;
+                padding:12px 14px; }
+.card .label { color:var(--muted); font-size:12.5px; }
+.card .big { font-size:32px; font-weight:700; line-height:1.15; margin:4px 0 2px;
+             font-variant-numeric: tabular-nums; }
+.card .big .unit { font-size:15px; font-weight:500; color:var(--muted); margin-left:4px; }
+.card .note { color:var(--faint); font-size:12px; }
+.good { color:var(--good); } .bad { color:var(--bad); } .na { color:var(--grey); }
+.chips { display:flex; gap:6px; flex-wrap:wrap; margin-top:4px; }
+.chip { font-size:11.5px; padding:1px 8px; border-radius:10px; border:1px solid var(--line);
+        white-space:nowrap; }
+.chip.good { background:#f0fff4; border-color:#9ae6b4; }
+.chip.bad { background:#fff5f5; border-color:#feb2b2; }
+.meter { position:relative; height:10px; background:#edf2f7; border-radius:5px; margin:6px 0 3px;
+         overflow:visible; }
+.meter .fill { height:100%; border-radius:5px; background:var(--good); }
+.meter .fill.bad { background:#dd6b20; }
+.meter .mark { position:absolute; top:-4px; width:2px; height:18px; background:var(--ink); }
+.grid2 { display:grid; grid-template-columns:minmax(0,1fr) minmax(0,1fr); gap:12px;
+         margin-bottom:12px; }
+.grid-rank { display:grid; grid-template-columns:minmax(0,7fr) minmax(0,5fr); gap:12px;
+             margin-bottom:12px; }
+.panel .hint { color:var(--faint); font-size:12px; margin:-2px 0 4px; }
+.chart { min-height:300px; }
+.scroll { max-height:360px; overflow:auto; }
+table { width:100%; border-collapse:collapse; font-size:12.5px; }
+th, td { text-align:left; padding:4px 6px; border-bottom:1px solid var(--line);
+         white-space:nowrap; }
+th { position:sticky; top:0; background:#f7fafc; color:var(--muted); font-weight:600; }
+td.num, th.num { text-align:right; font-variant-numeric: tabular-nums; }
+td.wrap { white-space:normal; }
+.dot { display:inline-block; width:9px; height:9px; border-radius:50%; margin-right:5px;
+       vertical-align:baseline; }
+.badge { font-size:11px; padding:1px 7px; border-radius:9px; font-weight:600; }
+.badge.firing { background:#fed7d7; color:#9b2c2c; }
+.badge.resolved { background:#c6f6d5; color:#276749; }
+.badge.no_data { background:#e2e8f0; color:#4a5568; }
+.aqi { border-radius:8px; padding:10px 14px; }
+.aqi .big { font-size:40px; }
+.legend { display:flex; flex-wrap:wrap; gap:4px 12px; font-size:12px; color:var(--muted);
+          margin-top:4px; }
+.legend i { display:inline-block; width:12px; height:12px; border-radius:2px;
+            vertical-align:-2px; margin-right:4px; border:1px solid rgba(0,0,0,.15); }
+.empty { background:var(--card); border:1px dashed #cbd5e0; border-radius:8px;
+         padding:36px; text-align:center; color:var(--muted); }
+.empty h1 { margin-top:0; }
+footer { color:var(--faint); font-size:12px; margin-top:14px; }
+code { background:#edf2f7; padding:0 4px; border-radius:3px; }
+@media (max-width: 1000px) {
+  .cards { grid-template-columns:repeat(2, minmax(0, 1fr)); }
+  .grid2, .grid-rank { grid-template-columns:minmax(0,1fr); }
+}
+"""
+
+DRAW_FIGURES = """
+for (const el of document.querySelectorAll("[data-figure]")) {
+  const figure = JSON.parse(document.getElementById(el.dataset.figure).textContent);
+  Plotly.newPlot(el, figure.data, figure.layout,
+                 {displaylogo: false, responsive: true,
+                  modeBarButtonsToRemove: ["select2d", "lasso2d", "autoScale2d"]});
+}
+"""
+
+
+def esc(value: object) -> str:
+    """Text for HTML content or a quoted attribute."""
+    return html.escape(str(value), quote=True)
+
+
+def one_decimal(value: float | None) -> str:
+    return "—" if value is None else f"{value:.1f}"
+
+
+def signed(value: float | None) -> str:
+    return "—" if value is None else f"{value:+.1f}"
+
+
+def _text_on(rgb: tuple[int, int, int]) -> str:
+    """Black or white, whichever reads better on ``rgb``."""
+    red, green, blue = rgb
+    return "#1a202c" if 0.299 * red + 0.587 * green + 0.114 * blue > 150 else "#ffffff"
+
+
+def station_href(station_id: str) -> str:
+    return "/stations/" + quote(station_id, safe="")
+
+
+class Page:
+    """A page under construction: figures get an id and their JSON next to their element."""
+
+    def __init__(self) -> None:
+        self._figures = 0
+
+    def figure(self, figure: go.Figure, testid: str) -> str:
+        self._figures += 1
+        data_id = f"figure-{self._figures}"
+        return (
+            f'<div class="chart" data-testid="{esc(testid)}" data-figure="{data_id}"></div>'
+            f'<script type="application/json" id="{data_id}">{figures.figure_json(figure)}'
+            "</script>"
+        )
+
+    def render(self, title: str, body: str, nav: str = "", plotly_src: str | None = None) -> str:
+        script = ""
+        if plotly_src is not None and self._figures:
+            script = f'<script src="{esc(plotly_src)}"></script><script>{DRAW_FIGURES}</script>'
+        return (
+            '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
+            '<meta name="viewport" content="width=device-width, initial-scale=1">'
+            '<link rel="icon" href="data:,">'  # no favicon request
+            f"<title>{esc(title)} · airwater</title><style>{CSS}</style></head><body>"
+            '<header class="top"><div class="bar">'
+            '<a class="brand" href="/">airwater</a>'
+            '<span class="sub">air and surface water against the national targets</span>'
+            f"{nav}</div></header>"
+            f"<main>{body}</main>{script}</body></html>"
+        )
+
+
+def _year_nav(years: Sequence[int], chosen: int | None) -> str:
+    if not years:
+        return ""
+    links = "".join(
+        f'<a href="/?year={year}"{" class=on" if year == chosen else ""}>{year}</a>'
+        for year in years
+    )
+    return f'<nav aria-label="year"><span>Year</span>{links}</nav>'
+
+
+def _card(label: str, big: str, note: str = "", extra: str = "", css: str = "card") -> str:
+    return (
+        f'<div class="{css}"><div class="label">{label}</div><div class="big">{big}</div>'
+        f"{extra}<div class=note>{note}</div></div>"
+    )
+
+
+def _chip(text: str, good: bool | None) -> str:
+    css = "chip" if good is None else ("chip good" if good else "chip bad")
+    return f'<span class="{css}">{esc(text)}</span>'
+
+
+def _table(headers: Sequence[tuple[str, str]], rows: Iterable[str], testid: str) -> str:
+    head = "".join(f'<th class="{css}">{esc(name)}</th>' for name, css in headers)
+    return (
+        f'<div class="scroll"><table data-testid="{esc(testid)}"><thead><tr>{head}</tr>'
+        f"</thead><tbody>{''.join(rows)}</tbody></table></div>"
+    )
+
+
+# --- overview ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Overview:
+    """What the overview shows for one year."""
+
+    year: int
+    years: Sequence[int]  # years with any daily value
+    air: AirReport
+    trend: Sequence[AirTrendPoint]
+    water: WaterReport
+    alerts: Sequence[AlertEvent] | None  # None: the outbox cannot be read
+    station_names: dict[str, str]
+
+
+def _national_cards(air: AirReport) -> str:
+    national = air.national
+    mean = national.annual_mean
+    limit = air.annual_limit
+    chips = ""
+    if mean is not None:
+        if limit is not None:
+            chips += _chip(
+                f"Grade II {limit:.0f}: {'met' if mean <= limit else 'above'}",
+                national.meets_grade_ii,
+            )
+        chips += _chip(
+            f"below 28 by 2027: {signed(national.gap_to_2027_target)}", air.meets_2027_target
+        )
+        chips += _chip(
+            f"below 25 by 2035: {signed(national.gap_to_2035_target)}", air.meets_2035_target
+        )
+    css = "na" if mean is None else ("good" if national.meets_grade_ii else "bad")
+    national_card = _card(
+        f"National PM2.5 annual mean, {air.year}",
+        f'<span class="{css}" data-testid="national-mean">{one_decimal(mean)}</span>'
+        f'<span class="unit">{UNIT}</span>',
+        f"mean of {national.cities or 0} cities with a valid year (HJ 663)"
+        if mean is not None
+        else esc("; ".join(national.coverage.reasons) or "no data"),
+        f'<div class="chips">{chips}</div>',
+    )
+    gap = national.gap_to_2027_target
+    gap_css = "na" if gap is None else ("good" if air.meets_2027_target else "bad")
+    gap_card = _card(
+        f"Gap to the {NATIONAL_PM25_2027.year} target (below {NATIONAL_PM25_2027.value:.0f})",
+        f'<span class="{gap_css}" data-testid="gap-2027">{signed(gap)}</span>'
+        f'<span class="unit">{UNIT}</span>',
+        f"{NATIONAL_PM25_2035.year} target below {NATIONAL_PM25_2035.value:.0f}: "
+        f"{signed(national.gap_to_2035_target)} {UNIT}",
+    )
+    assessed = air.cities_assessed
+    share = air.share_cities_meeting_grade_ii
+    limit_text = "—" if limit is None else f"{limit:.0f} {UNIT}"
+    cities_card = _card(
+        f"Cities meeting Grade II ({esc(limit_text)}, {esc(air.standard)})",
+        f'<span data-testid="cities-meeting">{air.cities_meeting_grade_ii}</span>'
+        f'<span class="unit">of <span data-testid="cities-assessed">{assessed}</span>'
+        " assessed</span>",
+        f"{one_decimal(share)} % of the cities with a valid year"
+        if assessed
+        else "no city has a valid year (324 valid days, every month valid)",
+    )
+    return national_card + gap_card + cities_card
+
+
+def _water_card(water: WaterReport) -> str:
+    share = water.excellent_share
+    target = water.excellent_share_target
+    meter = ""
+    if share is not None:
+        fill = "fill" if water.meets_target else "fill bad"
+        meter = (
+            f'<div class="meter" title="target {target:.0f} %">'
+            f'<div class="{fill}" style="width:{min(share, 100):.1f}%"></div>'
+            f'<div class="mark" style="left:{target:.1f}%"></div></div>'
+        )
+    css = "na" if share is None else ("good" if water.meets_target else "bad")
+    return _card(
+        f"Surface water in Class I–III, {water.year} (target ≈{target:.0f} % by "
+        f"{SURFACE_WATER_2027.year})",
+        f'<span class="{css}" data-testid="excellent-share">{one_decimal(share)}</span>'
+        '<span class="unit">%</span>',
+        f"{water.sections_assessed} sections assessed · worse than V: "
+        f"{one_decimal(water.worse_than_v_share)} %"
+        if water.sections_assessed
+        else "no section has data this year",
+        meter,
+    )
+
+
+def _city_rows(air: AirReport) -> list[str]:
+    rows = []
+    ranked = figures.ranked_cities(air)
+    unranked = [c for c in air.cities if c.annual_mean is None]
+    for rank, city in enumerate([*ranked, *unranked], start=1):
+        status = figures.city_status(city)
+        colour = {"meets": figures.MEETS, "above": figures.EXCEEDS}.get(
+            status, figures.NOT_ASSESSED
+        )
+        rows.append(
+            f'<tr data-city="{esc(city.id)}"><td class=num>'
+            f"{rank if city.annual_mean is not None else ''}</td>"
+            f"<td>{esc(city.name)}</td><td>{esc(city.province or '')}</td>"
+            f'<td class=num data-testid="city-mean">{one_decimal(city.annual_mean)}</td>'
+            f"<td class=num>{city.valid_days}</td><td class=num>{city.stations or 0}</td>"
+            f'<td><span class="dot" style="background:{colour}"></span>{esc(status)}</td></tr>'
+        )
+    return rows
+
+
+def _alert_rows(alerts: Sequence[AlertEvent], names: dict[str, str]) -> list[str]:
+    rows = []
+    for event in alerts:
+        moment = event.observed_at or event.created_at
+        name = names.get(event.station_id, "")
+        target = "daily AQI" if event.target == "daily_aqi" else event.target.replace("_", " ")
+        what = target if event.parameter is None else f"{event.parameter} {target}"
+        shown_unit = SHOWN_UNITS.get(event.unit or "", event.unit or "")
+        unit = f" {shown_unit}" if shown_unit else ""
+        rows.append(
+            f"<tr><td>{esc(moment.astimezone(DISPLAY_TZ).strftime('%Y-%m-%d %H:%M'))}</td>"
+            f'<td><span class="badge {esc(event.kind)}">{esc(event.kind)}</span></td>'
+            f'<td class=wrap><a href="{esc(station_href(event.station_id))}">'
+            f"{esc(event.station_id)}</a> {esc(name)}</td><td class=wrap>{esc(what)}</td>"
+            f"<td class=num>{esc(one_decimal(event.value) + unit)}</td>"
+            f"<td class=num>{esc(one_decimal(event.threshold))}</td></tr>"
+        )
+    return rows
+
+
+def _alerts_panel(overview: Overview) -> str:
+    if overview.alerts is None:
+        body = '<p class="hint">The alert outbox is not set up in this database.</p>'
+    elif not overview.alerts:
+        body = '<p class="hint">No alert events yet.</p>'
+    else:
+        body = _table(
+            [
+                ("time (Beijing)", ""),
+                ("kind", ""),
+                ("station", ""),
+                ("what", ""),
+                ("value", "num"),
+                ("limit", "num"),
+            ],
+            _alert_rows(overview.alerts, overview.station_names),
+            "alerts",
+        )
+    return f'<div class="panel"><h2>Recent alerts</h2>{body}</div>'
+
+
+def _stations_panel(air: AirReport) -> str:
+    rows = [
+        f'<tr><td><a href="{esc(station_href(s.id))}">{esc(s.id)}</a></td>'
+        f"<td>{esc(s.name)}</td><td class=num>{one_decimal(s.annual_mean)}</td>"
+        f"<td class=num>{s.valid_days}</td></tr>"
+        for s in sorted(air.stations, key=lambda s: s.id)
+    ]
+    body = (
+        _table(
+            [("station", ""), ("name", ""), (f"annual mean {UNIT}", "num"), ("valid days", "num")],
+            rows,
+            "stations",
+        )
+        if rows
+        else '<p class="hint">No air station is registered.</p>'
+    )
+    return (
+        f'<div class="panel"><h2>Air stations, PM2.5 {air.year}</h2>'
+        '<p class="hint">Open a station for its hourly series, daily means and AQI.</p>'
+        f"{body}</div>"
+    )
+
+
+def overview_page(overview: Overview, plotly_src: str) -> str:
+    air, water = overview.air, overview.water
+    page = Page()
+    limit = "" if air.annual_limit is None else f" (Grade II {air.annual_limit:.0f} {UNIT})"
+    ranking = (
+        page.figure(figures.city_ranking(air), "city-chart")
+        if figures.ranked_cities(air)
+        else f'<p class="hint">No city has PM2.5 data in {air.year}.</p>'
+    )
+    water_chart = (
+        page.figure(figures.water_distribution(water), "water-chart")
+        if water.sections_assessed
+        else f'<p class="hint">No surface-water section has data in {water.year}.</p>'
+    )
+    body = (
+        f"<h1>Where the country stands, {overview.year}"
+        f"<small>{esc(air.standard)} · annual values by HJ 663 from valid daily means</small>"
+        "</h1>"
+        f'<section class="cards">{_national_cards(air)}{_water_card(water)}</section>'
+        '<section class="grid2">'
+        '<div class="panel"><h2>National PM2.5 annual mean by year</h2>'
+        '<p class="hint">Bars: mean of the cities with a valid year; lines: the Grade II '
+        "annual limit in force and the 2027 and 2035 targets.</p>"
+        f"{page.figure(figures.national_trend(overview.trend), 'trend-chart')}</div>"
+        '<div class="panel"><h2>Surface-water sections by class (GB 3838-2002)</h2>'
+        f'<p class="hint">Class I–III share {one_decimal(water.excellent_share)} % against '
+        f"about {water.excellent_share_target:.0f} % by {SURFACE_WATER_2027.year}.</p>"
+        f"{water_chart}</div></section>"
+        '<section class="grid-rank">'
+        f'<div class="panel"><h2>Cities ranked by PM2.5 annual mean, {air.year}{esc(limit)}'
+        "</h2>"
+        '<p class="hint">Green: within the Grade II annual limit; red: above it; grey: '
+        "fewer than 324 valid days or a month short of data.</p>"
+        f"{ranking}</div>"
+        '<div class="panel"><h2>City table</h2>'
+        + _table(
+            [
+                ("#", "num"),
+                ("city", ""),
+                ("province", ""),
+                (UNIT, "num"),
+                ("valid days", "num"),
+                ("stations", "num"),
+                ("Grade II", ""),
+            ],
+            _city_rows(air),
+            "city-table",
+        )
+        + "</div></section>"
+        f'<section class="grid2">{_alerts_panel(overview)}{_stations_panel(air)}</section>'
+        + _footer(overview.year)
+    )
+    return page.render(
+        f"PM2.5 and water {overview.year}",
+        body,
+        _year_nav(overview.years, overview.year),
+        plotly_src,
+    )
+
+
+def _footer(year: int | None) -> str:
+    api = (
+        f" The same numbers as JSON: <code>GET /v1/compliance/air?year={year}</code> and "
+        f"<code>GET /v1/compliance/water?year={year}</code> (API key), OpenAPI at "
+        '<a href="/docs">/docs</a>.'
+        if year is not None
+        else ' The REST API is described at <a href="/docs">/docs</a>.'
+    )
+    return (
+        "<footer>The dashboard needs no login: it shows aggregates (annual, daily and hourly "
+        "means, AQI, water classes) and alert events without subscribers or addresses."
+        f"{api}</footer>"
+    )
+
+
+# --- station ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LatestAqi:
+    """An AQI (hourly real-time or daily) of a station at its latest period with data."""
+
+    period: str  # "hourly" | "daily"
+    when: str  # local time or day, as shown
+    display: str  # "87", or "500+"
+    category: AqiCategory
+    primary_pollutants: Sequence[str]
+    version: str
+
+
+@dataclass(frozen=True)
+class StationView:
+    """What the station page shows."""
+
+    station: Station
+    hourly: Sequence[AggregateValue]  # PM2.5, the last 7 days with data
+    days: Sequence[figures.DailyPm25]  # PM2.5, the last 90 days with data
+    latest_hourly: LatestAqi | None
+    latest_daily: LatestAqi | None
+    water_section: WaterSection | None = None
+    water_year: int | None = None
+
+
+def _aqi_card(latest: LatestAqi | None, what: str, testid: str) -> str:
+    if latest is None:
+        return _card(what, '<span class="na">—</span>', "no valid data yet")
+    category = latest.category
+    background = figures.hex_colour(category.colour)
+    ink = _text_on(category.colour)
+    primary = ", ".join(latest.primary_pollutants) or "none (AQI ≤ 50)"
+    return (
+        f'<div class="card aqi" style="background:{background};color:{ink}">'
+        f'<div class="label" style="color:{ink}">{esc(what)} · {esc(latest.when)}</div>'
+        f'<div class="big"><span data-testid="{esc(testid)}">{esc(latest.display)}</span></div>'
+        f'<div><b data-testid="{esc(testid)}-category">{esc(category.name)}</b> '
+        f'<span lang="zh">{esc(category.name_zh)}</span> · level {category.level}</div>'
+        f'<div class="note" style="color:{ink}">primary pollutant: {esc(primary)} · '
+        f"{esc(latest.version)}</div></div>"
+    )
+
+
+def _legend() -> str:
+    items = "".join(
+        f'<span><i style="background:{figures.hex_colour(c.colour)}"></i>'
+        f"{esc(c.name)} {esc(c.name_zh)} "
+        f"({'≤ ' + str(c.upper) if c.upper is not None else '> 300'})</span>"
+        for c in CATEGORIES
+    )
+    return f'<div class="legend">{items}</div>'
+
+
+def _station_heading(station: Station) -> str:
+    place = ", ".join(p for p in (station.city, station.province) if p)
+    kind = station.kind.replace("_", " ")
+    details = " · ".join(
+        esc(p)
+        for p in (
+            station.station_id,
+            kind,
+            place,
+            station.timezone,
+            "" if station.active else "inactive",
+        )
+        if p
+    )
+    return (
+        f'<h1><span data-testid="station-name">{esc(station.name)}</span>'
+        f"<small>{details}</small></h1>"
+    )
+
+
+def _latest_pm25_card(view: StationView) -> str:
+    valid = [h for h in view.hourly if h.coverage.valid and h.mean is not None]
+    if not valid:
+        return _card("Latest PM2.5 hourly mean", '<span class="na">—</span>', "no valid hour")
+    last = valid[-1]
+    return _card(
+        "Latest PM2.5 hourly mean",
+        f'<span data-testid="latest-pm25">{one_decimal(last.mean)}</span>'
+        f'<span class="unit">{UNIT}</span>',
+        esc(figures.local_time(last.period_start, view.station.timezone)),
+    )
+
+
+def _period_card(view: StationView) -> str:
+    valid_days = [d for d in view.days if d.valid and d.mean is not None]
+    if not valid_days:
+        return _card("PM2.5, last 90 days", '<span class="na">—</span>', "no valid day")
+    over = sum(
+        1
+        for d in valid_days
+        if d.limit_24h is not None and d.mean is not None and d.mean > d.limit_24h
+    )
+    mean = sum(d.mean for d in valid_days if d.mean is not None) / len(valid_days)
+    return _card(
+        "PM2.5 mean of the valid days shown",
+        f'<span data-testid="period-mean">{one_decimal(mean)}</span>'
+        f'<span class="unit">{UNIT}</span>',
+        f"{len(valid_days)} valid days · {over} above the Grade II 24-hour limit",
+    )
+
+
+METHOD_NOTES = {
+    "parameters": "single-factor class of the annual means of the items (GB 3838-2002)",
+    "reported_class": "median of the monthly classes; a month counts its worst reported class",
+}
+
+
+def _water_panel(view: StationView) -> str:
+    section = view.water_section
+    if view.station.kind != "surface_water":
+        return (
+            '<div class="empty"><h2>No dashboard view</h2><p>The dashboard shows air stations '
+            "and surface-water sections; this station's data are in the REST API.</p></div>"
+        )
+    if section is None or section.water_class is None:
+        return (
+            '<div class="empty"><h2>No annual class yet</h2>'
+            "<p>This surface-water section has no data in a year with water reports.</p></div>"
+        )
+    colour = figures.WATER_CLASS_COLOURS[section.water_class]
+    rows = [
+        f"<tr><td>{esc(name)}</td><td class=num>{value:.3f}</td></tr>"
+        for name, value in section.annual_means.items()
+    ]
+    means = (
+        _table([("item", ""), ("annual mean, mg/L", "num")], rows, "water-means")
+        if rows
+        else '<p class="hint">This section reports its class, not the items.</p>'
+    )
+    deciding = ", ".join(section.deciding_parameters)
+    return (
+        '<section class="grid2"><div class="card">'
+        f'<div class="label">Annual class {view.water_year} (GB 3838-2002)</div>'
+        f'<div class="big"><span class="dot" style="background:{colour};width:22px;'
+        f'height:22px;vertical-align:-2px"></span>Class '
+        f'<span data-testid="water-class">{esc(section.class_name)}</span></div>'
+        f'<div class="note">{esc(METHOD_NOTES.get(section.method, section.method))} · '
+        f"{section.months_with_data} months with data"
+        f"{' · deciding: ' + esc(deciding) if deciding else ''}</div></div>"
+        f'<div class="panel"><h2>Annual means</h2>{means}</div></section>'
+    )
+
+
+def station_page(view: StationView, plotly_src: str) -> str:
+    station = view.station
+    page = Page()
+    heading = _station_heading(station)
+    if station.kind != "air":
+        body = heading + _water_panel(view)
+    elif not view.hourly and not view.days:
+        body = heading + (
+            '<div class="empty"><h2>No data yet</h2>'
+            "<p>This station has not reported any PM2.5 hour yet. Readings arrive over MQTT "
+            f"on <code>stations/{esc(station.station_id)}/readings</code> or through "
+            "<code>POST /v1/readings</code>.</p></div>"
+        )
+    else:
+        hourly = (
+            page.figure(figures.hourly_series(view.hourly, station.timezone), "hourly-chart")
+            if view.hourly
+            else '<p class="hint">No hourly values in the last 7 days with data.</p>'
+        )
+        daily = (
+            page.figure(figures.daily_series(view.days, CATEGORIES), "daily-chart")
+            if view.days
+            else '<p class="hint">No daily values in the last 90 days with data.</p>'
+        )
+        body = (
+            heading
+            + '<section class="cards">'
+            + _aqi_card(view.latest_hourly, "Real-time AQI (hourly)", "latest-aqi")
+            + _aqi_card(view.latest_daily, "Daily AQI", "daily-aqi")
+            + _latest_pm25_card(view)
+            + _period_card(view)
+            + "</section>"
+            + '<section class="grid2">'
+            '<div class="panel"><h2>PM2.5 hourly means, last 7 days with data</h2>'
+            f'<p class="hint">Station time ({esc(station.timezone)}); an hour is valid with '
+            "45 minutes of data (GB 3095).</p>"
+            f"{hourly}</div>"
+            '<div class="panel"><h2>PM2.5 daily means, last 90 days with data</h2>'
+            '<p class="hint">Colour: HJ 633 category of the day\'s PM2.5 individual AQI; '
+            "dashed: the Grade II 24-hour limit in force.</p>"
+            f"{daily}{_legend()}</div></section>"
+        )
+    body += '<p><a href="/">← national overview</a></p>' + _footer(None)
+    return page.render(station.name, body, "", plotly_src)
+
+
+# --- no data and errors -----------------------------------------------------------------
+
+
+def no_data_page(stations: int) -> str:
+    registered = (
+        f"{stations} stations are registered but none has reported a daily value yet."
+        if stations
+        else "No station is registered yet."
+    )
+    body = (
+        '<div class="empty" data-testid="no-data"><h1>No data yet</h1>'
+        f"<p>{esc(registered)}</p>"
+        "<p>Stations publish readings over MQTT (<code>stations/{id}/readings</code>) or "
+        "<code>POST /v1/readings</code>; the demo (<code>airwater run</code>) starts simulated "
+        "stations and backfills a past year. This page fills in as daily values arrive.</p>"
+        "</div>" + _footer(None)
+    )
+    return Page().render("No data yet", body)
+
+
+def message_page(title: str, message: str, years: Sequence[int] = ()) -> str:
+    """A page that explains a 4xx/5xx in words, with links back."""
+    links = ""
+    if years:
+        links = (
+            "<p>Years with data: "
+            + ", ".join(f'<a href="/?year={y}">{y}</a>' for y in years)
+            + "</p>"
+        )
+    body = (
+        f'<div class="empty" data-testid="message"><h1>{esc(title)}</h1><p>{esc(message)}</p>'
+        f'{links}<p><a href="/">← national overview</a></p></div>'
+    )
+    return Page().render(title, body)
+
+
+def format_day_or_hour(moment: datetime, timezone: str, hourly: bool) -> str:
+    local = moment.astimezone(ZoneInfo(timezone))
+    return local.strftime("%Y-%m-%d %H:00") if hourly else local.strftime("%Y-%m-%d")

@@ -1,0 +1,277 @@
+"""The dashboard: HTML pages at ``/`` (the nation against the targets) and
+``/stations/{station_id}`` (one station's series and AQI), and the bundled plotly.js.
+
+Always on and without login: the pages show aggregates only — annual, daily and hourly means,
+AQI, water classes, and alert events without their subscriptions, addresses or secrets. The
+numbers come from the functions behind the REST API (storage.compliance, storage.series,
+storage.aqi_queries with standards.aqi), so page and API cannot disagree.
+"""
+
+from __future__ import annotations
+
+import gzip
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import date, datetime, timedelta
+from functools import lru_cache
+
+import psycopg
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, Response
+from plotly.offline import get_plotlyjs, get_plotlyjs_version
+from psycopg.rows import dict_row
+from psycopg_pool import ConnectionPool, PoolTimeout
+
+from api.auth import Principal
+from api.dashboard import figures
+from api.dashboard.pages import (
+    LatestAqi,
+    Overview,
+    StationView,
+    format_day_or_hour,
+    message_page,
+    no_data_page,
+    overview_page,
+    station_page,
+)
+from api.routes.alerts import ALERT_EVENTS_NEWEST_FIRST, EVENT_COLUMNS, EventFilter
+from api.routes.compliance import FIRST_YEAR, LAST_YEAR
+from schemas.alerts import AlertEvent, value_unit
+from schemas.stations import STATION_ID_PATTERN, Station
+from standards.aqi import AqiResult, aqi_category, aqi_version_in_force, daily_aqi, hourly_aqi
+from storage.aqi_queries import (
+    daily_aqi_concentrations,
+    hourly_aqi_concentrations,
+    latest_day_with_aqi_data,
+    latest_hour_with_aqi_data,
+)
+from storage.compliance import air_report, water_report
+from storage.report_rows import air_trend_point
+from storage.report_years import WATER_PARAMETERS, years_with_daily_values
+from storage.series import Range, station_aggregates
+from storage.stations import get_station, list_stations
+
+router = APIRouter(tags=["dashboard"], include_in_schema=False)
+
+PLOTLY_JS = "/static/plotly.min.js"
+TREND_YEARS = 20  # as many years as one compliance request may span
+RECENT_ALERTS = 20
+HOURLY_WINDOW = timedelta(days=7)
+DAILY_WINDOW_DAYS = 90
+DB_WAIT_S = 10.0  # as long as an API request waits for a pooled connection
+# reads the whole outbox, as an admin key would; the page shows no subscription details
+DASHBOARD_READER = Principal("dashboard", frozenset({"admin"}))
+
+
+def _plotly_src() -> str:
+    # the version in the URL lets browsers keep the 4.8 MB file for as long as it is current
+    return f"{PLOTLY_JS}?v={get_plotlyjs_version()}"
+
+
+@lru_cache(maxsize=1)
+def _plotly_bundle() -> tuple[bytes, bytes]:
+    """plotly.min.js of the installed plotly package, plain and gzip-compressed."""
+    source = get_plotlyjs().encode()
+    return source, gzip.compress(source, compresslevel=6)
+
+
+@router.get(PLOTLY_JS)
+def plotly_js(request: Request) -> Response:
+    """The plotly.js bundled with the installed ``plotly`` package (no CDN, no copy in the
+    repository)."""
+    etag = f'"plotly-{get_plotlyjs_version()}"'
+    headers = {
+        "Cache-Control": "public, max-age=604800",
+        "ETag": etag,
+        "Vary": "Accept-Encoding",
+    }
+    if etag in request.headers.get("if-none-match", ""):
+        return Response(status_code=304, headers=headers)
+    source, compressed = _plotly_bundle()
+    media_type = "text/javascript; charset=utf-8"
+    if "gzip" in request.headers.get("accept-encoding", ""):
+        return Response(
+            compressed, media_type=media_type, headers={**headers, "Content-Encoding": "gzip"}
+        )
+    return Response(source, media_type=media_type, headers=headers)
+
+
+@contextmanager
+def _connection(request: Request) -> Iterator[psycopg.Connection]:
+    pool: ConnectionPool = request.app.state.pool
+    with pool.connection(timeout=DB_WAIT_S) as conn:
+        yield conn
+
+
+def _html(text: str, status: int = 200) -> HTMLResponse:
+    return HTMLResponse(text, status_code=status)
+
+
+def _unavailable(exc: Exception) -> HTMLResponse:
+    return _html(
+        message_page(
+            "Database unavailable",
+            f"The dashboard cannot reach the database ({type(exc).__name__}); "
+            "try again in a moment.",
+        ),
+        503,
+    )
+
+
+# --- overview ---------------------------------------------------------------------------
+
+
+def _recent_alerts(conn: psycopg.Connection) -> list[AlertEvent] | None:
+    """The newest alert events (the query of GET /v1/alerts); None without an outbox."""
+    conditions, params = EventFilter(DASHBOARD_READER).where()
+    query = ALERT_EVENTS_NEWEST_FIRST.format(columns=EVENT_COLUMNS, conditions=conditions)
+    try:
+        with conn.transaction(), conn.cursor(row_factory=dict_row) as cur:
+            rows = cur.execute(query, {**params, "limit": RECENT_ALERTS}).fetchall()
+    except psycopg.errors.UndefinedTable:
+        return None
+    return [AlertEvent(**row, unit=value_unit(row["target"], row["parameter"])) for row in rows]
+
+
+def _overview(conn: psycopg.Connection, year_text: str | None) -> HTMLResponse:
+    air_years = years_with_daily_values(conn, ("pm25",))
+    years = sorted(set(air_years) | set(years_with_daily_values(conn, WATER_PARAMETERS)))
+    if not years:
+        return _html(no_data_page(len(list_stations(conn))))
+    if year_text is None:
+        year = years[-1]
+    else:
+        if not re.fullmatch(r"\d{4}", year_text) or not FIRST_YEAR <= int(year_text) <= LAST_YEAR:
+            return _html(
+                message_page(
+                    "Not a year",
+                    f"year must be a calendar year from {FIRST_YEAR} to {LAST_YEAR}.",
+                    years,
+                ),
+                400,
+            )
+        year = int(year_text)
+        if year not in years:
+            return _html(
+                message_page(f"No data for {year}", "Choose a year with data.", years), 404
+            )
+    trend_years = air_years[-TREND_YEARS:]
+    reports = {y: air_report(conn, y) for y in trend_years}
+    air = reports.get(year) or air_report(conn, year)
+    water = water_report(conn, year)
+    names = {s.id: s.name for s in air.stations}
+    names.update({s.station_id: s.name for s in water.sections})
+    overview = Overview(
+        year=year,
+        years=years,
+        air=air,
+        trend=[air_trend_point(reports[y]) for y in trend_years],
+        water=water,
+        alerts=_recent_alerts(conn),
+        station_names=names,
+    )
+    return _html(overview_page(overview, _plotly_src()))
+
+
+@router.get("/", response_class=HTMLResponse)
+def overview(request: Request, year: str | None = None) -> HTMLResponse:
+    """National PM2.5 against 35 / 28 / 25, cities ranked, water classes, recent alerts."""
+    try:
+        with _connection(request) as conn:
+            return _overview(conn, year)
+    except (PoolTimeout, psycopg.OperationalError) as exc:
+        return _unavailable(exc)
+
+
+# --- station ----------------------------------------------------------------------------
+
+
+def _latest(result: AqiResult, at: datetime | date, when: str, period: str) -> LatestAqi | None:
+    if result.aqi is None:
+        return None
+    return LatestAqi(
+        period=period,
+        when=when,
+        display=str(result),
+        category=aqi_category(result.aqi, aqi_version_in_force(at)),
+        primary_pollutants=result.primary_pollutants,
+        version=result.version,
+    )
+
+
+def _air_view(conn: psycopg.Connection, station: Station) -> StationView:
+    """The station's last 7 days of hourly PM2.5 and 90 days of daily PM2.5, each up to its
+    latest period with AQI data, and its latest hourly and daily AQI (as GET
+    /v1/stations/{id}/aqi/latest computes them)."""
+    ids = [station.station_id]
+    tz = station.timezone
+    hourly = []
+    latest_hourly = None
+    last_hour = latest_hour_with_aqi_data(conn, ids)
+    if last_hour is not None:
+        span = Range(
+            start_ts=last_hour - HOURLY_WINDOW + timedelta(hours=1),
+            end_ts=last_hour + timedelta(hours=1),
+        )
+        hourly = station_aggregates(conn, station.station_id, tz, "pm25", "hourly", span)
+        inputs = hourly_aqi_concentrations(conn, ids, last_hour, last_hour).get(last_hour, {})
+        result = hourly_aqi({key: c.value for key, c in inputs.items()}, last_hour)
+        latest_hourly = _latest(
+            result, last_hour, format_day_or_hour(last_hour, tz, True), "hourly"
+        )
+    days = []
+    latest_daily = None
+    last_day = latest_day_with_aqi_data(conn, ids)
+    if last_day is not None:
+        span = Range(start_day=last_day - timedelta(days=DAILY_WINDOW_DAYS - 1), end_day=last_day)
+        items = station_aggregates(conn, station.station_id, tz, "pm25", "daily", span)
+        days = figures.pm25_days(items, tz)
+        inputs_of_day = daily_aqi_concentrations(conn, ids, last_day, last_day).get(last_day, {})
+        result = daily_aqi({key: c.value for key, c in inputs_of_day.items()}, last_day)
+        latest_daily = _latest(result, last_day, last_day.isoformat(), "daily")
+    return StationView(
+        station=station,
+        hourly=hourly,
+        days=days,
+        latest_hourly=latest_hourly,
+        latest_daily=latest_daily,
+    )
+
+
+def _water_view(conn: psycopg.Connection, station: Station) -> StationView:
+    """The section's row of the latest water report."""
+    years = years_with_daily_values(conn, WATER_PARAMETERS)
+    section = None
+    if years:
+        report = water_report(conn, years[-1])
+        section = next((s for s in report.sections if s.station_id == station.station_id), None)
+    return StationView(
+        station=station,
+        hourly=[],
+        days=[],
+        latest_hourly=None,
+        latest_daily=None,
+        water_section=section,
+        water_year=years[-1] if years else None,
+    )
+
+
+@router.get("/stations/{station_id}", response_class=HTMLResponse)
+def station_dashboard(request: Request, station_id: str) -> HTMLResponse:
+    """One station: hourly PM2.5, daily PM2.5 in AQI colours, the latest AQI (air); the
+    annual class (surface water)."""
+    not_found = _html(
+        message_page("Station not found", f"There is no station {station_id!r}."), 404
+    )
+    if not re.fullmatch(STATION_ID_PATTERN, station_id):
+        return not_found
+    try:
+        with _connection(request) as conn:
+            station = get_station(conn, station_id)
+            if station is None:
+                return not_found
+            view = _air_view(conn, station) if station.kind == "air" else _water_view(conn, station)
+    except (PoolTimeout, psycopg.OperationalError) as exc:
+        return _unavailable(exc)
+    return _html(station_page(view, _plotly_src()))
