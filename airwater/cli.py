@@ -104,6 +104,7 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
 
     started: list[PostgresServer | MosquittoServer] = []
     children: list[subprocess.Popen[bytes]] = []
+    one_shot: list[subprocess.Popen[bytes]] = []
     env = dict(os.environ)
     stop_requested = False
 
@@ -131,8 +132,34 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
         env.setdefault("AIRWATER_HTTP_PORT", str(settings.http_port))
         for module in ("ingest", "alerts", "api"):
             children.append(subprocess.Popen([sys.executable, "-m", module], env=env))
+        if args.simulate:
+            # the simulated national network: registered, its last year backfilled through
+            # the bulk path (a re-run skips what is stored), then publishing live over MQTT
+            network = ["--cities", str(args.cities)]
+            subprocess.run(
+                [sys.executable, "-m", "simulators", "register", *network], env=env, check=True
+            )
+            last_year = time.localtime().tm_year - 1
+            one_shot.append(
+                subprocess.Popen(
+                    [
+                        sys.executable,
+                        "-m",
+                        "simulators",
+                        "backfill",
+                        "--year",
+                        str(last_year),
+                        *network,
+                    ],
+                    env=env,
+                )
+            )
+            children.append(
+                subprocess.Popen([sys.executable, "-m", "simulators", "run", *network], env=env)
+            )
         console.print(
             "[bold green]airwater is running[/bold green]\n"
+            f"  dashboard http://127.0.0.1:{env['AIRWATER_HTTP_PORT']}/\n"
             f"  API       http://127.0.0.1:{env['AIRWATER_HTTP_PORT']}/docs\n"
             f"  admin key {env['AIRWATER_ADMIN_KEY']}\n"
             f"  database  {env['AIRWATER_DATABASE_URL']}\n"
@@ -142,6 +169,10 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
             "Press Ctrl-C to stop."
         )
         while not stop_requested:
+            for job in list(one_shot):
+                if job.poll() is not None:
+                    one_shot.remove(job)
+                    log.info("%s finished with exit code %s", job.args, job.returncode)
             for child in children:
                 if child.poll() is not None:
                     log.error("%s exited with %s; stopping", child.args, child.returncode)
@@ -149,6 +180,7 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
             time.sleep(0.5)
     finally:
         console.print("stopping…")
+        children.extend(job for job in one_shot if job.poll() is None)
         for child in children:
             if child.poll() is None:
                 child.terminate()
@@ -331,7 +363,20 @@ def build_parser() -> argparse.ArgumentParser:
         "run",
         help="run everything for a demo: private database and broker "
         "(unless AIRWATER_DATABASE_URL / AIRWATER_MQTT_URL are set), "
-        "migrations, the ingest worker",
+        "migrations, the ingest worker, alert delivery, the API and dashboard, and a "
+        "simulated national network with its last year backfilled",
+    )
+    run.add_argument(
+        "--no-simulate",
+        dest="simulate",
+        action="store_false",
+        help="do not start the simulated station network",
+    )
+    run.add_argument(
+        "--cities",
+        type=int,
+        default=30,
+        help="cities of the simulated network (3 air stations each; default 30)",
     )
     run.set_defaults(handler=cmd_run)
 

@@ -8,13 +8,16 @@ import re
 import signal
 import subprocess
 import sys
+import time
 import urllib.request
+from pathlib import Path
 
 import psycopg
 
 from airwater import PROJECT_ROOT
 from airwater.embedded import free_port
 from schemas.stations import Station
+from storage.compliance import air_report
 from storage.stations import upsert_stations
 from tests.support import Publisher, wait_for
 
@@ -30,7 +33,7 @@ def test_run_starts_private_services_ingests_and_stops_cleanly(tmp_path):
     log_path = tmp_path / "run.log"
     with open(log_path, "wb") as log:
         run = subprocess.Popen(
-            [sys.executable, "-m", "airwater.cli", "run"],
+            [sys.executable, "-m", "airwater.cli", "run", "--no-simulate"],
             env=env,
             cwd=PROJECT_ROOT,
             stdout=log,
@@ -104,3 +107,102 @@ def _get(url: str) -> str | None:
             return response.read().decode()
     except OSError:
         return None
+
+
+def test_run_with_the_simulated_network_backfills_last_year_and_publishes_live(tmp_path):
+    http_port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AIRWATER_")}
+    env.update(
+        AIRWATER_DATA_DIR=str(tmp_path / "data"),
+        AIRWATER_METRICS_PORT="0",
+        AIRWATER_HTTP_PORT=str(http_port),
+    )
+    last_year = time.localtime().tm_year - 1
+    log_path = tmp_path / "run.log"
+
+    def start(log_path: Path) -> subprocess.Popen[bytes]:
+        with open(log_path, "ab") as log:
+            return subprocess.Popen(
+                [sys.executable, "-m", "airwater.cli", "run", "--cities", "2"],
+                env=env,
+                cwd=PROJECT_ROOT,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+
+    run = start(log_path)
+    try:
+        banner = wait_for(
+            lambda: re.search(r"database\s+(postgresql://\S+)", log_path.read_text()),
+            timeout=120,
+            what="the run banner",
+        )
+        database_url = banner.group(1)
+
+        def national_mean() -> float | None:
+            with psycopg.connect(database_url) as conn:
+                return air_report(conn, last_year).national.annual_mean
+
+        mean = wait_for(national_mean, timeout=180, interval=2, what="last year backfilled")
+        assert 15 < mean < 60
+        # live: readings of today arrive over MQTT from the simulated stations
+        wait_for(
+            lambda: (
+                _count(
+                    database_url,
+                    "SELECT count(*) FROM readings WHERE ts > now() - interval '1 day'",
+                )
+                > 0
+            ),
+            timeout=90,
+            interval=1,
+            what="live readings",
+        )
+        page = wait_for(
+            lambda: _get(f"http://127.0.0.1:{http_port}/?year={last_year}"),
+            timeout=30,
+            what="the dashboard",
+        )
+        assert 'data-testid="national-mean"' in page
+        wait_for(
+            lambda: "finished with exit code 0" in log_path.read_text(),
+            timeout=120,
+            what="the backfill to finish",
+        )
+        with psycopg.connect(database_url) as conn:
+            before = conn.execute(
+                "SELECT count(*) FROM readings WHERE ts < %s", (f"{last_year + 1}-01-01",)
+            ).fetchone()
+        run.send_signal(signal.SIGINT)
+        assert run.wait(timeout=90) == 0
+        # a second start resumes on the same data: nothing is backfilled twice
+        log_path = tmp_path / "run-2.log"
+        run = start(log_path)
+        banner = wait_for(
+            lambda: re.search(r"database\s+(postgresql://\S+)", log_path.read_text()),
+            timeout=120,
+            what="the second banner",
+        )
+        wait_for(
+            lambda: "finished with exit code 0" in log_path.read_text(),
+            timeout=120,
+            what="the second backfill to finish",
+        )
+        with psycopg.connect(banner.group(1)) as conn:
+            after = conn.execute(
+                "SELECT count(*) FROM readings WHERE ts < %s", (f"{last_year + 1}-01-01",)
+            ).fetchone()
+        assert after == before
+        run.send_signal(signal.SIGINT)
+        assert run.wait(timeout=90) == 0
+    finally:
+        if run.poll() is None:
+            run.kill()
+            run.wait()
+            subprocess.run(["pkill", "-f", str(tmp_path / "data")], check=False)
+
+
+def _count(database_url: str, sql: str) -> int:
+    with psycopg.connect(database_url) as conn:
+        row = conn.execute(sql).fetchone()
+    return int(row[0]) if row else 0
