@@ -15,6 +15,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
+from airwater.embedded import die_with_parent
 from airwater.settings import Settings
 from schemas.reports import AirReport, WaterReport
 from standards.water import CLASS_NAMES
@@ -131,7 +132,11 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
         env.setdefault("AIRWATER_ADMIN_KEY", _admin_key(settings.data_dir))
         env.setdefault("AIRWATER_HTTP_PORT", str(settings.http_port))
         for module in ("ingest", "alerts", "api"):
-            children.append(subprocess.Popen([sys.executable, "-m", module], env=env))
+            children.append(
+                subprocess.Popen(
+                    [sys.executable, "-m", module], env=env, preexec_fn=die_with_parent
+                )
+            )
         if args.simulate:
             # the simulated national network: registered, its last year backfilled through
             # the bulk path (a re-run skips what is stored), then publishing live over MQTT
@@ -152,10 +157,15 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
                         *network,
                     ],
                     env=env,
+                    preexec_fn=die_with_parent,
                 )
             )
             children.append(
-                subprocess.Popen([sys.executable, "-m", "simulators", "run", *network], env=env)
+                subprocess.Popen(
+                    [sys.executable, "-m", "simulators", "run", *network],
+                    env=env,
+                    preexec_fn=die_with_parent,
+                )
             )
         console.print(
             "[bold green]airwater is running[/bold green]\n"

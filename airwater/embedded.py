@@ -2,7 +2,8 @@
 
 Each lives in a folder of its own, on a free loopback port, and can be stopped and started
 again on the same data. PostgreSQL refuses to run as root, so as root the server runs as the
-``postgres`` user; Mosquitto drops to ``mosquitto`` the same way.
+``postgres`` user; Mosquitto is started directly as ``mosquitto`` (not dropping privileges
+itself, which would clear its parent-death signal: a killed parent leaves no broker).
 """
 
 from __future__ import annotations
@@ -21,6 +22,17 @@ from pathlib import Path
 import psycopg
 
 log = logging.getLogger(__name__)
+
+
+def die_with_parent() -> None:
+    """In a child process: get SIGTERM when the parent dies, even by SIGKILL, so no private
+    broker or worker is left behind (Linux prctl PR_SET_PDEATHSIG; elsewhere a no-op)."""
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)
+    except (OSError, AttributeError):
+        pass
 
 
 def free_port() -> int:
@@ -142,6 +154,9 @@ class PostgresServer:
 
     def start(self) -> None:
         self.initialise()
+        if (self.pgdata / "postmaster.pid").exists():
+            # left running by a run that was killed: stop it, then start on our port
+            self.stop(mode="fast")
         self._run(
             "pg_ctl",
             "-D",
@@ -206,9 +221,7 @@ class MosquittoServer:
             "max_inflight_messages 0\n"
             "max_packet_size 1048576\n"
             f"log_dest file {self.folder}/mosquitto.log\n"
-            "log_type error\nlog_type warning\nlog_type notice\n"
-            + (f"user {self.user.pw_name}\n" if self.user else "")
-            + self.extra_config,
+            "log_type error\nlog_type warning\nlog_type notice\n" + self.extra_config,
             encoding="utf-8",
         )
         _chown_tree(self.folder, self.user)
@@ -218,8 +231,16 @@ class MosquittoServer:
         config = self.write_config()
         stderr_path = self.folder / "mosquitto.stderr"
         with open(stderr_path, "ab") as stderr:
+            # started directly as the service user (not dropping privileges itself), so
+            # the parent-death signal survives: a killed `airwater run` leaves no broker
             self.process = subprocess.Popen(
-                [self.binary, "-c", str(config)], stdout=subprocess.DEVNULL, stderr=stderr
+                [self.binary, "-c", str(config)],
+                stdout=subprocess.DEVNULL,
+                stderr=stderr,
+                preexec_fn=die_with_parent,
+                user=self.user.pw_uid if self.user else None,
+                group=self.user.pw_gid if self.user else None,
+                extra_groups=[] if self.user else None,
             )
         try:
             wait_for_port(self.port, timeout=15)

@@ -38,6 +38,7 @@ def test_run_starts_private_services_ingests_and_stops_cleanly(tmp_path):
             cwd=PROJECT_ROOT,
             stdout=log,
             stderr=subprocess.STDOUT,
+            start_new_session=True,  # so a failed test can kill the whole group
         )
     try:
         banner = wait_for(
@@ -96,7 +97,7 @@ def test_run_starts_private_services_ingests_and_stops_cleanly(tmp_path):
         assert not (tmp_path / "data" / "postgres" / "pgdata" / "postmaster.pid").exists()
     finally:
         if run.poll() is None:
-            run.kill()
+            os.killpg(run.pid, signal.SIGKILL)
             run.wait()
             subprocess.run(["pkill", "-f", str(tmp_path / "data")], check=False)
 
@@ -128,6 +129,7 @@ def test_run_with_the_simulated_network_backfills_last_year_and_publishes_live(t
                 cwd=PROJECT_ROOT,
                 stdout=log,
                 stderr=subprocess.STDOUT,
+                start_new_session=True,  # so a failed test can kill the whole group
             )
 
     run = start(log_path)
@@ -197,7 +199,7 @@ def test_run_with_the_simulated_network_backfills_last_year_and_publishes_live(t
         assert run.wait(timeout=90) == 0
     finally:
         if run.poll() is None:
-            run.kill()
+            os.killpg(run.pid, signal.SIGKILL)
             run.wait()
             subprocess.run(["pkill", "-f", str(tmp_path / "data")], check=False)
 
@@ -206,3 +208,64 @@ def _count(database_url: str, sql: str) -> int:
     with psycopg.connect(database_url) as conn:
         row = conn.execute(sql).fetchone()
     return int(row[0]) if row else 0
+
+
+def test_workers_do_not_outlive_a_killed_run(tmp_path):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AIRWATER_")}
+    env.update(
+        AIRWATER_DATA_DIR=str(tmp_path / "data"),
+        AIRWATER_METRICS_PORT="0",
+        AIRWATER_HTTP_PORT=str(free_port()),
+    )
+    log_path = tmp_path / "run.log"
+    with open(log_path, "wb") as log:
+        run = subprocess.Popen(
+            [sys.executable, "-m", "airwater.cli", "run", "--no-simulate"],
+            env=env,
+            cwd=PROJECT_ROOT,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    try:
+        wait_for(
+            lambda: "airwater is running" in log_path.read_text(), timeout=90, what="the run banner"
+        )
+        children = subprocess.run(
+            ["pgrep", "-P", str(run.pid)], capture_output=True, text=True
+        ).stdout.split()
+        assert len(children) == 4  # mosquitto, ingest, alerts, api
+        run.kill()
+        run.wait()
+
+        def alive(pid: str) -> bool:
+            try:  # a zombie waiting for init to reap it has stopped running
+                return Path(f"/proc/{pid}/stat").read_text().split(") ")[1][0] != "Z"
+            except (FileNotFoundError, IndexError):
+                return False
+
+        def gone() -> bool:
+            return not any(alive(pid) for pid in children)
+
+        wait_for(gone, timeout=30, what="the workers to stop with their parent")
+        # the next start finds the database the killed run left behind, and carries on
+        with open(log_path, "ab") as log:
+            run = subprocess.Popen(
+                [sys.executable, "-m", "airwater.cli", "run", "--no-simulate"],
+                env=env,
+                cwd=PROJECT_ROOT,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        wait_for(
+            lambda: log_path.read_text().count("airwater is running") == 2,
+            timeout=90,
+            what="the second start",
+        )
+        run.send_signal(signal.SIGINT)
+        assert run.wait(timeout=60) == 0
+    finally:
+        if run.poll() is None:
+            os.killpg(run.pid, signal.SIGKILL)
+        subprocess.run(["pkill", "-f", str(tmp_path / "data")], check=False)
