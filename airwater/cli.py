@@ -10,8 +10,10 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
+from pydantic import BaseModel
 from rich.console import Console
 from rich.table import Table
 
@@ -297,6 +299,20 @@ def _print_water(report: WaterReport) -> None:
     out.print(sections)
 
 
+def _print_json(reports: Sequence[BaseModel], trend: Sequence[BaseModel]) -> None:
+    """The same document as GET /v1/compliance/…: the reports and, for a range, the trend."""
+    print(
+        json.dumps(
+            {
+                "reports": [r.model_dump(mode="json") for r in reports],
+                "trend": [t.model_dump(mode="json") for t in trend],
+            },
+            ensure_ascii=False,
+            indent=2,
+        )
+    )
+
+
 def cmd_report(args: argparse.Namespace, settings: Settings) -> int:
     from storage.compliance import air_report, water_report
     from storage.db import connect
@@ -315,16 +331,8 @@ def cmd_report(args: argparse.Namespace, settings: Settings) -> int:
         if args.kind == "air":
             reports_air = [air_report(conn, y, args.parameter) for y in years]
             if args.format == "json":
-                trend = [air_trend_point(r) for r in reports_air] if len(years) > 1 else []
-                print(
-                    json.dumps(
-                        {
-                            "reports": [r.model_dump(mode="json") for r in reports_air],
-                            "trend": [t.model_dump(mode="json") for t in trend],
-                        },
-                        ensure_ascii=False,
-                        indent=2,
-                    )
+                _print_json(
+                    reports_air, [air_trend_point(r) for r in reports_air] if len(years) > 1 else []
                 )
             elif args.format == "csv":
                 write_csv(sys.stdout, AIR_CSV_COLUMNS, air_csv_rows(reports_air, args.level))
@@ -334,16 +342,9 @@ def cmd_report(args: argparse.Namespace, settings: Settings) -> int:
         else:
             reports_water = [water_report(conn, y) for y in years]
             if args.format == "json":
-                trend_w = [water_trend_point(r) for r in reports_water] if len(years) > 1 else []
-                print(
-                    json.dumps(
-                        {
-                            "reports": [r.model_dump(mode="json") for r in reports_water],
-                            "trend": [t.model_dump(mode="json") for t in trend_w],
-                        },
-                        ensure_ascii=False,
-                        indent=2,
-                    )
+                _print_json(
+                    reports_water,
+                    [water_trend_point(r) for r in reports_water] if len(years) > 1 else [],
                 )
             elif args.format == "csv":
                 write_csv(sys.stdout, WATER_CSV_COLUMNS, water_csv_rows(reports_water))

@@ -45,17 +45,25 @@ class StationInfo:
 
 
 class StationDirectory:
-    """Cached station registry; an unknown id reloads it, at most once per ``min_reload_s``."""
+    """Cached station registry; an unknown id reloads it, at most once per ``min_reload_s``,
+    and with ``max_age_s`` a lookup also reloads a cache older than that."""
 
     def __init__(
-        self, load: Callable[[], dict[str, StationInfo]], min_reload_s: float = 1.0
+        self,
+        load: Callable[[], dict[str, StationInfo]],
+        min_reload_s: float = 1.0,
+        max_age_s: float | None = None,
     ) -> None:
         self._load = load
         self._min_reload_s = min_reload_s
+        self._max_age_s = max_age_s
         self._stations: dict[str, StationInfo] = {}
         self._loaded_at = float("-inf")
 
     def get(self, station_id: str) -> StationInfo | None:
+        age = time.monotonic() - self._loaded_at
+        if self._max_age_s is not None and age > self._max_age_s:
+            self.reload()
         station = self._stations.get(station_id)
         if station is None and time.monotonic() - self._loaded_at >= self._min_reload_s:
             self.reload()

@@ -5,19 +5,16 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 import threading
 import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 import psycopg
 
-from airwater import PROJECT_ROOT
-from tests.support import wait_for
+from tests.support import ModuleProcess, wait_for
 
 LISTENING = "listening on channel alert_events"
 
@@ -116,8 +113,10 @@ class WebhookReceiver:
         return [r.idempotency_key for r in self.received() if r.answered and 200 <= r.status < 300]
 
 
-class AlertWorker:
+class AlertWorker(ModuleProcess):
     """One ``python -m alerts`` process; every AIRWATER_* variable comes from the test."""
+
+    module = "alerts"
 
     def __init__(
         self,
@@ -132,23 +131,13 @@ class AlertWorker:
         if mqtt_url is not None:
             env["AIRWATER_MQTT_URL"] = mqtt_url
         env.update({f"AIRWATER_{k.upper()}": v for k, v in settings.items()})
-        self.env = env
-        self.args = args
-        self.log_path = log_path
-        self.process: subprocess.Popen[bytes] | None = None
+        super().__init__(env, log_path, args)
+        self.log_path: Path = log_path
         self.listening_before = 0
 
-    def start(self) -> AlertWorker:
+    def start(self) -> Self:
         self.listening_before = self.log().count(LISTENING)
-        with open(self.log_path, "ab") as log:
-            self.process = subprocess.Popen(
-                [sys.executable, "-m", "alerts", *self.args],
-                env=self.env,
-                cwd=PROJECT_ROOT,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
-        return self
+        return super().start()
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
@@ -160,21 +149,6 @@ class AlertWorker:
             timeout=timeout,
             what=f"the delivery worker to listen; log:\n{self.log()[-3000:]}",
         )
-
-    def kill(self) -> None:
-        assert self.process is not None
-        self.process.kill()
-        self.process.wait()
-
-    def terminate(self, timeout: float = 60) -> int:
-        assert self.process is not None
-        self.process.terminate()
-        return self.process.wait(timeout=timeout)
-
-    def stop_quietly(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.kill()
-            self.process.wait()
 
 
 def add_subscription(

@@ -9,7 +9,7 @@ import sys
 import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 import paho.mqtt.client as mqtt
 import psycopg
@@ -41,34 +41,24 @@ def count(database_url: str, sql: str, params: Iterable[Any] = ()) -> int:
     return int(row[0])
 
 
-class Worker:
-    """One ``python -m ingest`` process with its own client id."""
+class ModuleProcess:
+    """One ``python -m <module>`` process of ours, logging to ``log_path``."""
+
+    module = ""
 
     def __init__(
-        self,
-        database_url: str,
-        mqtt_url: str,
-        client_id: str = "test-ingest",
-        log_path: Path | None = None,
-        **settings: str,
+        self, env: dict[str, str], log_path: Path | None = None, args: tuple[str, ...] = ()
     ) -> None:
-        self.env = {
-            **os.environ,
-            "AIRWATER_DATABASE_URL": database_url,
-            "AIRWATER_MQTT_URL": mqtt_url,
-            "AIRWATER_INGEST_CLIENT_ID": client_id,
-            "AIRWATER_METRICS_PORT": "0",
-            "AIRWATER_DB_RETRY_MAX_S": "1",
-            **{f"AIRWATER_{k.upper()}": v for k, v in settings.items()},
-        }
+        self.env = env
         self.log_path = log_path
+        self.args = args
         self.process: subprocess.Popen[bytes] | None = None
 
-    def start(self) -> Worker:
+    def start(self) -> Self:
         path = self.log_path or Path(os.devnull)
         with open(path, "ab") as log:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "ingest"],
+                [sys.executable, "-m", self.module, *self.args],
                 env=self.env,
                 cwd=PROJECT_ROOT,
                 stdout=log,
@@ -90,6 +80,33 @@ class Worker:
         if self.process is not None and self.process.poll() is None:
             self.process.kill()
             self.process.wait()
+
+
+class Worker(ModuleProcess):
+    """One ``python -m ingest`` process with its own client id."""
+
+    module = "ingest"
+
+    def __init__(
+        self,
+        database_url: str,
+        mqtt_url: str,
+        client_id: str = "test-ingest",
+        log_path: Path | None = None,
+        **settings: str,
+    ) -> None:
+        super().__init__(
+            {
+                **os.environ,
+                "AIRWATER_DATABASE_URL": database_url,
+                "AIRWATER_MQTT_URL": mqtt_url,
+                "AIRWATER_INGEST_CLIENT_ID": client_id,
+                "AIRWATER_METRICS_PORT": "0",
+                "AIRWATER_DB_RETRY_MAX_S": "1",
+                **{f"AIRWATER_{k.upper()}": v for k, v in settings.items()},
+            },
+            log_path,
+        )
 
 
 class Publisher:

@@ -3,7 +3,6 @@ validation (ingest.validate.Validator) and the same writer (storage.writer.write
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
@@ -92,12 +91,8 @@ def station_directory(request: Request) -> StationDirectory:
     directory: StationDirectory | None = getattr(state, "station_directory", None)
     if directory is None:
         pool = state.pool
-        directory = StationDirectory(lambda: load_stations(pool))
+        directory = StationDirectory(lambda: load_stations(pool), max_age_s=STATIONS_MAX_AGE_S)
         state.station_directory = directory
-        state.station_directory_loaded_at = float("-inf")
-    if time.monotonic() - state.station_directory_loaded_at > STATIONS_MAX_AGE_S:
-        directory.reload()
-        state.station_directory_loaded_at = time.monotonic()
     return directory
 
 
