@@ -49,7 +49,8 @@ class IngestWorker:
         self.pool = pool or make_pool(
             settings.database_url, max_size=2, configure=prepare_connection, name="ingest"
         )
-        self.stations = StationDirectory(lambda: load_stations(self.pool))
+        # a registry change (a station deactivated) reaches the worker within 30 s
+        self.stations = StationDirectory(lambda: load_stations(self.pool), max_age_s=30)
         self.validator = Validator(
             self.stations,
             max_payload_bytes=settings.max_payload_bytes,

@@ -132,3 +132,18 @@ def test_directory_reloads_at_most_once_per_interval_for_unknown_ids():
     assert directory.get("nope-2") is None
     assert directory.get("110000-A001") is not None
     assert len(calls) == 1
+
+
+def test_directory_with_a_max_age_sees_a_deactivated_station(monkeypatch):
+    registry = dict(STATIONS)
+    directory = StationDirectory(lambda: dict(registry), max_age_s=30)
+    clock = [1000.0]
+    monkeypatch.setattr("ingest.validate.time.monotonic", lambda: clock[0])
+    assert directory.get("110000-A001").active
+    registry["110000-A001"] = StationInfo(
+        "110000-A001", ZoneInfo("Asia/Shanghai"), "air", None, False
+    )
+    clock[0] += 29
+    assert directory.get("110000-A001").active  # cached
+    clock[0] += 2
+    assert not directory.get("110000-A001").active  # older than 30 s: reloaded
