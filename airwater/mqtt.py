@@ -20,5 +20,5 @@ def mqtt_client(settings: Settings, client_id: str, manual_ack: bool = False) ->
     if target.username:
         client.username_pw_set(target.username, target.password)
     if target.tls:
-        client.tls_set()
+        client.tls_set(ca_certs=str(settings.mqtt_ca_file) if settings.mqtt_ca_file else None)
     return client

@@ -43,8 +43,23 @@ class Settings(BaseSettings):
     mqtt_url: str | None = Field(
         default=None, description="mqtt://user:password@host:port; unset = embedded Mosquitto"
     )
+    mqtt_ca_file: Path | None = Field(
+        default=None,
+        description="CA certificate that signs the broker's TLS certificate (mqtts://); "
+        "unset = the system's trust store",
+    )
     http_port: int = 8080
     data_dir: Path = PROJECT_ROOT / "data"
+    broker_auth_dir: Path | None = Field(
+        default=None,
+        description="where `airwater stations credentials` writes Mosquitto's password and "
+        "ACL files generated from the registry; unset = <data_dir>/mosquitto",
+    )
+    broker_pid_file: Path | None = Field(
+        default=None,
+        description="Mosquitto's pid file, signalled (SIGHUP) to reload the generated files; "
+        "unset = <broker_auth_dir>/mosquitto.pid",
+    )
 
     # ingest
     ingest_client_id: str = "airwater-ingest-1"
@@ -65,6 +80,21 @@ class Settings(BaseSettings):
     )
     public_read: bool = Field(default=False, description="read endpoints without a key")
     api_page_max: int = Field(default=1000, ge=1)
+    api_rate_per_s: float = Field(
+        default=50.0,
+        gt=0,
+        description="sustained requests per second per API key (or per "
+        "client address without a key); beyond it: 429 with Retry-After",
+    )
+    api_rate_burst: int = Field(default=200, ge=1, description="requests allowed in a burst")
+    api_max_body_bytes: int = Field(
+        default=4 * 1024 * 1024, ge=1024, description="larger request bodies get 413"
+    )
+    cors_origins: list[str] = Field(
+        default_factory=list,
+        description="origins allowed to call the API from a browser (JSON list); empty = "
+        "no cross-origin access",
+    )
 
     @field_validator("database_url")
     @classmethod
@@ -101,6 +131,10 @@ class Settings(BaseSettings):
         if value is not None:
             MqttTarget(value)
         return value
+
+    @property
+    def auth_dir(self) -> Path:
+        return self.broker_auth_dir or self.data_dir / "mosquitto"
 
     @property
     def mqtt(self) -> MqttTarget:
