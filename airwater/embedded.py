@@ -220,7 +220,7 @@ class MosquittoServer:
             "max_queued_bytes 0\n"
             "max_inflight_messages 0\n"
             "max_packet_size 1048576\n"
-            # the broker refuses payloads the parser would refuse anyway (AIRWATER_MAX_PAYLOAD_BYTES)
+            # the broker refuses what the parser would refuse (AIRWATER_MAX_PAYLOAD_BYTES)
             "message_size_limit 262144\n"
             f"log_dest file {self.folder}/mosquitto.log\n"
             "log_type error\nlog_type warning\nlog_type notice\n" + self.extra_config,
