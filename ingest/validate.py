@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import re
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -19,6 +20,7 @@ from schemas.payloads import (
     Record,
     Rejection,
     parse_payload,
+    quote,
 )
 from schemas.stations import STATION_ID_PATTERN
 from standards.parameters import CATALOGUE
@@ -31,6 +33,12 @@ log = logging.getLogger(__name__)
 SENTINELS = frozenset({-999.0, -9999.0, -99999.0, -999.9, -99.9})
 WATER_KINDS = frozenset({"surface_water", "sea", "groundwater"})
 _STATION_ID = re.compile(STATION_ID_PATTERN)
+# Each dead letter keeps the whole payload: without a cap, a 256 KiB batch of 80,000 empty
+# readings would write 80,000 copies of it (20 GB). The rest is summed up in the last one.
+MAX_DEAD_LETTERS_PER_MESSAGE = 100
+# PostgreSQL text holds no NUL and no lone surrogate; a topic is quoted, and cut, in that case.
+_MAX_TOPIC_CHARS = 300
+_MAX_DETAIL_CHARS = 1000
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,25 +138,57 @@ class Validator:
     ) -> None:
         """Validate one message into ``outcome`` (rows to store, dead letters to keep)."""
 
+        first_dead_letter = len(outcome.dead_letters)
+        overflow: Counter[str] = Counter()
+        stored_topic = _storable_topic(topic)
+
         def reject(rejection: Rejection, station_id: str | None) -> None:
+            if len(outcome.dead_letters) - first_dead_letter >= MAX_DEAD_LETTERS_PER_MESSAGE - 1:
+                overflow[rejection.reason] += 1
+                return
             outcome.dead_letters.append(
                 DeadLetter(
-                    topic,
+                    stored_topic,
                     station_id,
                     payload,
                     rejection.reason,
-                    rejection.detail,
+                    # a safety net: the parser quotes values short already
+                    rejection.detail[:_MAX_DETAIL_CHARS],
                     received_at,
                     self.source,
                 )
             )
 
+        self._check_message(outcome, reject, topic, payload, received_at)
+        if overflow:
+            counts = ", ".join(f"{reason} {n}" for reason, n in overflow.most_common())
+            reject_station = outcome.dead_letters[-1].station_id
+            outcome.dead_letters.append(
+                DeadLetter(
+                    stored_topic,
+                    reject_station,
+                    payload,
+                    overflow.most_common(1)[0][0],
+                    f"{overflow.total()} further rejections of this payload ({counts})",
+                    received_at,
+                    self.source,
+                )
+            )
+
+    def _check_message(
+        self,
+        outcome: Outcome,
+        reject: Callable[[Rejection, str | None], None],
+        topic: str,
+        payload: bytes,
+        received_at: datetime,
+    ) -> None:
         station_id = self.station_of_topic(topic)
         if station_id is None:
             reject(
                 Rejection(
                     Reason.INVALID_SHAPE,
-                    f"topic {topic!r} is not "
+                    f"topic {quote(topic)} is not "
                     "stations/{station_id}/readings with a valid station id",
                 ),
                 None,
@@ -234,3 +274,10 @@ class Validator:
         self.stations.add(station)
         log.warning("auto-registering unknown station %s as %s", station_id, kind)
         return station
+
+
+def _storable_topic(topic: str) -> str:
+    """The topic as given, or quoted and cut when PostgreSQL text could not hold it."""
+    if len(topic) <= _MAX_TOPIC_CHARS and topic.isprintable():
+        return topic
+    return quote(topic[:_MAX_TOPIC_CHARS])

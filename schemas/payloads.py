@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import re
+import reprlib
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -75,6 +76,19 @@ SENML_KEYS = frozenset({"bn", "bt", "bu", "bv", "bver", "n", "u", "v", "vs", "vb
 SENML_RELATIVE_LIMIT = 2**28
 EARLIEST_TS = datetime(1990, 1, 1, tzinfo=UTC)
 
+# Dead-letter sentences quote what a station sent through this: a bounded repr, so that a
+# value nested 1,000 deep (RecursionError in repr) or 200 KB long never reaches a sentence.
+_QUOTE = reprlib.Repr()
+_QUOTE.maxlevel, _QUOTE.maxstring, _QUOTE.maxother = 3, 80, 80
+_QUOTE.maxlist = _QUOTE.maxdict = 6
+
+
+def quote(raw: object) -> str:
+    """A short, storable repr of a value taken from a payload, for a dead letter's detail."""
+    if isinstance(raw, int) and not isinstance(raw, bool) and raw.bit_length() > 128:
+        return f"<integer of {raw.bit_length()} bits>"  # repr refuses over 4300 digits
+    return _QUOTE.repr(raw)
+
 
 def parse_payload(payload: bytes, station_id: str, max_bytes: int = 256 * 1024) -> ParsedPayload:
     """Records of one MQTT payload published to ``stations/{station_id}/readings``.
@@ -104,7 +118,7 @@ def parse_payload(payload: bytes, station_id: str, max_bytes: int = 256 * 1024) 
                     parsed.rejections.append(
                         Rejection(
                             Reason.INVALID_SHAPE,
-                            f'batch: key {key!r} outside "readings" is not read',
+                            f'batch: key {quote(key)} outside "readings" is not read',
                         )
                     )
             for position, item in enumerate(batch):
@@ -130,7 +144,7 @@ def _check_named_station(document: dict[str, object], station_id: str) -> None:
         if named is not None and named != station_id:
             raise PayloadError(
                 Reason.STATION_MISMATCH,
-                f"payload names station {named!r} but was published for {station_id!r}",
+                f"payload names station {quote(named)} but was published for {station_id!r}",
             )
 
 
@@ -144,16 +158,19 @@ def parse_timestamp(raw: object) -> datetime:
         try:
             return datetime.fromtimestamp(raw, tz=UTC)
         except (OverflowError, OSError, ValueError) as exc:
-            raise ValueError(f"epoch {raw!r} out of range") from exc
+            raise ValueError(f"epoch {quote(raw)} out of range") from exc
     if isinstance(raw, str):
-        return datetime.fromisoformat(raw)
+        try:
+            return datetime.fromisoformat(raw)
+        except ValueError:  # its message repeats the whole text, however long
+            raise ValueError("not an ISO 8601 date-time") from None
     raise ValueError(f"timestamp must be ISO 8601 text or epoch seconds, got {type(raw).__name__}")
 
 
 def parse_number(raw: object) -> float:
     """A finite float from a JSON number or numeric text; ValueError otherwise."""
     if isinstance(raw, bool) or raw is None:
-        raise ValueError(f"{raw!r} is not a number")
+        raise ValueError(f"{quote(raw)} is not a number")
     try:
         if isinstance(raw, int | float):
             value = float(raw)
@@ -162,9 +179,9 @@ def parse_number(raw: object) -> float:
         else:
             raise ValueError(f"{type(raw).__name__} is not a number")
     except OverflowError:  # an int beyond the float range
-        raise ValueError(f"{raw!r} is out of range") from None
+        raise ValueError(f"{quote(raw)} is out of range") from None
     if not math.isfinite(value):
-        raise ValueError(f"{raw!r} is not a finite number")
+        raise ValueError(f"{quote(raw)} is not a finite number")
     return value
 
 
@@ -176,7 +193,7 @@ def _parse_reading(document: dict[str, object], parsed: ParsedPayload, where: st
         ts = parse_timestamp(document["ts"])
     except (ValueError, TypeError) as exc:
         parsed.rejections.append(
-            Rejection(Reason.TIMESTAMP_INVALID, f"{where}: ts {document['ts']!r}: {exc}")
+            Rejection(Reason.TIMESTAMP_INVALID, f"{where}: ts {quote(document['ts'])}: {exc}")
         )
         return
     values: dict[str, float] = {}
@@ -187,7 +204,7 @@ def _parse_reading(document: dict[str, object], parsed: ParsedPayload, where: st
         parameter = canonical_parameter(key)
         if parameter is None:
             parsed.rejections.append(
-                Rejection(Reason.UNKNOWN_PARAMETER, f"{where}: unknown parameter {key!r}")
+                Rejection(Reason.UNKNOWN_PARAMETER, f"{where}: unknown parameter {quote(key)}")
             )
             continue
         rejection = _store_value(values, parameter, raw, where)
@@ -206,7 +223,8 @@ def _store_value(
         water_class = parse_water_class(raw)
         if water_class is None:
             return Rejection(
-                Reason.INVALID_WATER_CLASS, f"{where}: water_class {raw!r} is not I..V or worse"
+                Reason.INVALID_WATER_CLASS,
+                f"{where}: water_class {quote(raw)} is not I..V or worse",
             )
         values[parameter] = float(water_class)
         return None
@@ -228,6 +246,10 @@ def _parse_senml(pack: list[object], station_id: str, parsed: ParsedPayload) -> 
             parsed.rejections.append(Rejection(Reason.INVALID_SHAPE, f"{where} is not a record"))
             continue
         try:
+            # RFC 8428 §4.3: names and units are strings; str() of a list would invent a name
+            for key in ("bn", "bu", "n", "u"):
+                if key in entry and not isinstance(entry[key], str):
+                    raise ValueError(f"{key} {quote(entry[key])} is not a string")
             if "bn" in entry:
                 base_name = str(entry["bn"])
             if "bt" in entry:
@@ -237,7 +259,7 @@ def _parse_senml(pack: list[object], station_id: str, parsed: ParsedPayload) -> 
             if "bv" in entry:
                 base_value = parse_number(entry["bv"])
         except ValueError as exc:
-            parsed.rejections.append(Rejection(Reason.INVALID_SHAPE, f"{where}: base field: {exc}"))
+            parsed.rejections.append(Rejection(Reason.INVALID_SHAPE, f"{where}: field: {exc}"))
             continue
         if not any(k in entry for k in ("v", "vs", "vb", "vd", "s")):
             continue  # a record carrying only base fields
@@ -246,12 +268,14 @@ def _parse_senml(pack: list[object], station_id: str, parsed: ParsedPayload) -> 
         if prefix and station_id not in _NAME_SEPARATORS.split(prefix):
             raise PayloadError(
                 Reason.STATION_MISMATCH,
-                f"{where}: name {full_name!r} does not belong to station {station_id!r}",
+                f"{where}: name {quote(full_name)} does not belong to station {station_id!r}",
             )
         parameter = canonical_parameter(parameter_name)
         if parameter is None:
             parsed.rejections.append(
-                Rejection(Reason.UNKNOWN_PARAMETER, f"{where}: unknown parameter {full_name!r}")
+                Rejection(
+                    Reason.UNKNOWN_PARAMETER, f"{where}: unknown parameter {quote(full_name)}"
+                )
             )
             continue
         try:
@@ -269,6 +293,11 @@ def _parse_senml(pack: list[object], station_id: str, parsed: ParsedPayload) -> 
         if record is None:
             record = by_time[ts] = Record(ts, {})
             parsed.records.append(record)
+        elif parameter in record.values:
+            # a repeated (name, time) must not overwrite silently: it becomes a record of its
+            # own, and the writer keeps the first value as for any repeated reading
+            parsed.records.append(Record(ts, {parameter: value}))
+            continue
         record.values[parameter] = value
 
 
@@ -279,7 +308,7 @@ def _senml_value(
         raw = entry.get("vs", entry.get("v"))
         water_class = parse_water_class(raw)
         if water_class is None:
-            return Rejection(Reason.INVALID_WATER_CLASS, f"{where}: water_class {raw!r}")
+            return Rejection(Reason.INVALID_WATER_CLASS, f"{where}: water_class {quote(raw)}")
         return float(water_class)
     if "v" not in entry:
         return Rejection(Reason.NON_NUMERIC_VALUE, f"{where}: {parameter} has no numeric v")
@@ -293,7 +322,7 @@ def _senml_value(
     if factor is None:
         return Rejection(
             Reason.UNKNOWN_UNIT,
-            f"{where}: unit {unit!r} cannot be converted to {CATALOGUE[parameter].unit}",
+            f"{where}: unit {quote(unit)} cannot be converted to {CATALOGUE[parameter].unit}",
         )
     # 12 significant digits hide the binary noise of the conversion (3e-8 kg/m3 -> 30 ug/m3)
     converted = value if factor == 1.0 else float(f"{value * factor:.12g}")

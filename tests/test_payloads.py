@@ -757,3 +757,66 @@ def test_arbitrary_json_parses_or_raises_payload_error_only(document):
 @given(PAYLOAD_SHAPED)
 def test_payload_shaped_json_parses_or_raises_payload_error_only(document):
     _parses_or_rejects_as_a_whole(json.dumps(document).encode())
+
+
+# --- found by the fuzzer (tests/test_fuzz.py) --------------------------------------------
+
+NESTED_1020 = b"[" * 1020 + b"]" * 1020
+
+
+@pytest.mark.parametrize(
+    ("raw", "reason"),
+    [
+        (b'{"ts": ' + NESTED_1020 + b', "pm25": 1}', Reason.TIMESTAMP_INVALID),
+        (b'{"ts": 0, "water_class": ' + NESTED_1020 + b"}", Reason.INVALID_WATER_CLASS),
+        (b'{"ts": 0, "pm25": ' + NESTED_1020 + b"}", Reason.NON_NUMERIC_VALUE),
+        (b'[{"bn": ' + NESTED_1020 + b', "n": "pm25", "v": 1}]', Reason.INVALID_SHAPE),
+        (b'[{"n": ' + NESTED_1020 + b', "v": 1}]', Reason.INVALID_SHAPE),
+    ],
+    ids=["ts", "water_class", "value", "senml-bn", "senml-n"],
+)
+def test_value_nested_1020_deep_is_rejected_not_a_recursion_error(raw, reason):
+    parsed = parse_payload(raw, STATION)
+    assert reasons(parsed) == [reason]
+    assert len(parsed.rejections[0].detail) < 300
+
+
+def test_station_nested_1020_deep_is_a_mismatch_with_a_short_sentence():
+    with pytest.raises(PayloadError) as caught:
+        parse_payload(b'{"station_id": ' + NESTED_1020 + b', "ts": 0, "pm25": 1}', STATION)
+    assert caught.value.rejection.reason is Reason.STATION_MISMATCH
+    assert len(caught.value.rejection.detail) < 300
+
+
+@pytest.mark.parametrize(
+    "document",
+    [
+        {"ts": TS, "x" * 10_000: 1},
+        {"ts": "2" * 10_000, "pm25": 1},
+        {"ts": TS, "station_id": "x" * 10_000, "pm25": 1},
+        [{"n": "pm25", "u": "x" * 10_000, "v": 1}],
+    ],
+    ids=["parameter", "ts", "station", "unit"],
+)
+def test_10_kb_strings_are_quoted_short_in_the_sentence(document):
+    try:
+        details = [r.detail for r in parse(document).rejections]
+    except PayloadError as exc:
+        details = [exc.rejection.detail]
+    assert details and all(len(detail) < 300 for detail in details)
+
+
+@pytest.mark.parametrize("field", ["bn", "bu", "n", "u"])
+def test_senml_name_or_unit_that_is_not_a_string_is_an_invalid_shape(field):
+    parsed = parse([{"n": "pm25", "v": 3, "t": EPOCH, field: ["not", "a", "name"]}])
+    assert parsed.records == []
+    assert reasons(parsed) == [Reason.INVALID_SHAPE]
+
+
+def test_senml_repeated_name_and_time_keeps_both_values_in_order_not_the_last_only():
+    # the writer stores the first and counts the second as a duplicate, as for a batch
+    pack = [{"n": "pm25", "v": 1, "t": EPOCH}, {"n": "pm25", "v": 2, "t": EPOCH}]
+    assert parse(pack).records == [
+        Record(EPOCH_UTC, {"pm25": 1.0}),
+        Record(EPOCH_UTC, {"pm25": 2.0}),
+    ]

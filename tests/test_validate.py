@@ -8,7 +8,13 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from ingest.validate import Outcome, StationDirectory, StationInfo, Validator
+from ingest.validate import (
+    MAX_DEAD_LETTERS_PER_MESSAGE,
+    Outcome,
+    StationDirectory,
+    StationInfo,
+    Validator,
+)
 
 RECEIVED = datetime(2026, 3, 1, 0, 0, tzinfo=UTC)
 STATIONS = {
@@ -147,3 +153,25 @@ def test_directory_with_a_max_age_sees_a_deactivated_station(monkeypatch):
     assert directory.get("110000-A001").active  # cached
     clock[0] += 2
     assert not directory.get("110000-A001").active  # older than 30 s: reloaded
+
+
+# --- found by the fuzzer (tests/test_fuzz.py) --------------------------------------------
+
+
+def test_batch_of_80000_empty_readings_writes_a_bounded_number_of_dead_letters():
+    payload = b'{"readings": [' + b"{}," * 80_000 + b"{}]}"
+    outcome = validate("110000-A001", payload)
+    assert len(outcome.dead_letters) == MAX_DEAD_LETTERS_PER_MESSAGE
+    assert set(reasons(outcome)) == {"timestamp_missing"}
+    last = outcome.dead_letters[-1].detail
+    assert last == "79902 further rejections of this payload (timestamp_missing 79902)"
+
+
+def test_topic_postgresql_cannot_store_is_quoted_in_the_dead_letter():
+    outcome = Outcome()
+    validator = Validator(StationDirectory(lambda: dict(STATIONS)))
+    validator.add_message(outcome, "stations/a\x00b/readings", b"{}", RECEIVED)
+    (dead,) = outcome.dead_letters
+    assert dead.reason == "invalid_shape"
+    assert dead.topic == "'stations/a\\x00b/readings'"
+    assert "\x00" not in dead.detail
