@@ -87,6 +87,77 @@ def cmd_stations_list(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _write_passwords(path: Path, passwords: dict[str, str]) -> None:
+    """user → password as JSON (the format `python -m simulators run --credentials` reads),
+    readable by the owner only; merged into an existing file."""
+    current: dict[str, str] = {}
+    if path.exists():
+        current = json.loads(path.read_text(encoding="utf-8"))
+    current.update(passwords)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as out:
+        json.dump(current, out, indent=2, sort_keys=True)
+        out.write("\n")
+
+
+def cmd_credentials(args: argparse.Namespace, settings: Settings) -> int:
+    from airwater import broker_auth
+    from storage.credentials import CredentialError, accounts, revoke, stations_without_credentials
+    from storage.db import connect
+
+    action = args.credentials_command
+    with connect(_require_database(settings)) as conn:
+        try:
+            if action in ("issue", "rotate"):
+                ids = list(args.station_ids)
+                if getattr(args, "all_missing", False):
+                    ids += [i for i in stations_without_credentials(conn) if i not in ids]
+                if not ids:
+                    console.print("no station to issue credentials for")
+                    return 0
+                passwords = broker_auth.issue(conn, ids, "station", replace=action == "rotate")
+            elif action == "revoke":
+                missing = [i for i in args.station_ids if not revoke(conn, i)]
+                if missing:
+                    console.print(f"[yellow]no active credentials:[/yellow] {', '.join(missing)}")
+                passwords = {}
+            elif action == "list":
+                table = Table("user", "role", "issued", "rotated", "revoked", "broker accepts")
+                for a in accounts(conn):
+                    table.add_row(
+                        a.username,
+                        a.role,
+                        f"{a.issued_at:%Y-%m-%d %H:%M}",
+                        f"{a.rotated_at:%Y-%m-%d %H:%M}" if a.rotated_at else "",
+                        f"{a.revoked_at:%Y-%m-%d %H:%M}" if a.revoked_at else "",
+                        "yes" if a.usable else "no",
+                    )
+                Console(width=200).print(table)
+                return 0
+            else:  # sync
+                passwords = {}
+        except CredentialError as exc:
+            console.print(f"[red]refused:[/red] {exc} (nothing was changed)")
+            return 1
+        result = broker_auth.sync(conn, settings)
+    if passwords:
+        if args.output:
+            _write_passwords(Path(args.output), passwords)
+            console.print(f"{len(passwords)} password(s) written to {args.output} (mode 0600)")
+        else:
+            for user, password in passwords.items():
+                print(f"{user},{password}")
+            console.print(
+                f"{len(passwords)} password(s) above: shown once, only their hashes are kept"
+            )
+    console.print(
+        f"broker files: {result.users} user(s) in {result.passwd}; "
+        + ("broker reloaded (SIGHUP)" if result.reloaded else "no running broker signalled")
+    )
+    return 0
+
+
 def _admin_key(data_dir: Path) -> str:
     """The demo's admin key: made once, kept in the data folder (mode 0600)."""
     import secrets
@@ -432,6 +503,42 @@ def build_parser() -> argparse.ArgumentParser:
     lister.add_argument("--kind", choices=["air", "surface_water", "sea", "groundwater"])
     lister.add_argument("--city-code")
     lister.set_defaults(handler=cmd_stations_list)
+
+    creds = stations_sub.add_parser(
+        "credentials",
+        help="broker accounts of stations: each logs in with its station id and may publish "
+        "only under stations/<its id>/; the broker's password and ACL files are regenerated "
+        "from the registry and the broker reloaded (SIGHUP) without dropping other clients",
+    )
+    creds_sub = creds.add_subparsers(dest="credentials_command", required=True, metavar="ACTION")
+    for name, text in (
+        ("issue", "issue credentials to stations that have none (or were revoked)"),
+        ("rotate", "replace stations' passwords (the old ones stop working at once)"),
+    ):
+        action = creds_sub.add_parser(name, help=text)
+        action.add_argument("station_ids", nargs="*", metavar="ID")
+        action.add_argument(
+            "--output",
+            metavar="FILE",
+            help="write the new passwords to FILE as JSON {station_id: password} (mode 0600, "
+            "merged into an existing file) instead of printing station_id,password lines",
+        )
+        if name == "issue":
+            action.add_argument(
+                "--all-missing",
+                action="store_true",
+                help="every active station without credentials",
+            )
+        action.set_defaults(handler=cmd_credentials)
+    revoker = creds_sub.add_parser("revoke", help="revoke stations' credentials")
+    revoker.add_argument("station_ids", nargs="+", metavar="ID")
+    revoker.set_defaults(handler=cmd_credentials)
+    creds_sub.add_parser("list", help="list broker accounts").set_defaults(handler=cmd_credentials)
+    creds_sub.add_parser(
+        "sync",
+        help="regenerate the broker's files from the registry (e.g. after stations were "
+        "deactivated) and reload the broker",
+    ).set_defaults(handler=cmd_credentials)
     return parser
 
 

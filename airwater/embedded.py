@@ -190,10 +190,24 @@ class PostgresServer:
 class MosquittoServer:
     """A private Mosquitto with persistence, so sessions and queued messages survive."""
 
-    def __init__(self, folder: Path, port: int | None = None, extra_config: str = ""):
+    def __init__(
+        self,
+        folder: Path,
+        port: int | None = None,
+        extra_config: str = "",
+        auth: bool = False,
+        tls: tuple[Path, Path] | None = None,
+        tls_port: int | None = None,
+    ):
+        """``auth``: no anonymous clients; users and rights from ``passwd`` and ``acl`` in the
+        folder (generated from the registry by airwater.broker_auth). ``tls``: (certificate
+        chain, key) for a second listener, on ``tls_port``, that speaks TLS only."""
         self.folder = folder.resolve()
         self.port = port or free_port()
         self.extra_config = extra_config
+        self.auth = auth
+        self.tls = tls
+        self.tls_port = (tls_port or free_port()) if tls else None
         self.process: subprocess.Popen[bytes] | None = None
         self.user = _service_user("mosquitto")
         binary = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
@@ -205,14 +219,44 @@ class MosquittoServer:
     def url(self) -> str:
         return f"mqtt://127.0.0.1:{self.port}"
 
+    @property
+    def pid_file(self) -> Path:
+        return self.folder / "mosquitto.pid"
+
+    def _auth_config(self) -> str:
+        if not self.auth:
+            return "allow_anonymous true\n"
+        for name in ("passwd", "acl"):
+            path = self.folder / name
+            if not path.exists():
+                path.write_text("", encoding="utf-8")
+                path.chmod(0o640)
+        return (
+            "allow_anonymous false\n"
+            f"password_file {self.folder}/passwd\n"
+            f"acl_file {self.folder}/acl\n"
+        )
+
+    def _tls_config(self) -> str:
+        if self.tls is None:
+            return ""
+        cert, key = (path.resolve() for path in self.tls)
+        return (
+            f"listener {self.tls_port} 127.0.0.1\n"
+            f"certfile {cert}\n"
+            f"keyfile {key}\n"
+            "tls_version tlsv1.2\n"
+        )
+
     def write_config(self) -> Path:
         self.folder.mkdir(parents=True, exist_ok=True)
         _open_parents(self.folder)
         config = self.folder / "mosquitto.conf"
         config.write_text(
             f"listener {self.port} 127.0.0.1\n"
-            "allow_anonymous true\n"
-            "persistence true\n"
+            + self._auth_config()
+            + self._tls_config()
+            + "persistence true\n"
             f"persistence_location {self.folder}/\n"
             "autosave_interval 5\n"
             # A worker that is down must find every message queued for its session.
@@ -251,6 +295,8 @@ class MosquittoServer:
             self.process.wait()
             err = stderr_path.read_text(errors="replace")
             raise RuntimeError(f"mosquitto did not start: {err}") from None
+        # for `airwater stations credentials …`: SIGHUP makes the broker re-read passwd/acl
+        self.pid_file.write_text(f"{self.process.pid}\n", encoding="utf-8")
         log.info("Mosquitto on 127.0.0.1:%d (persistence in %s)", self.port, self.folder)
 
     def stop(self, kill: bool = False) -> None:
@@ -264,6 +310,7 @@ class MosquittoServer:
                 self.process.kill()
                 self.process.wait()
         self.process = None
+        self.pid_file.unlink(missing_ok=True)
 
     def restart(self) -> None:
         self.stop()

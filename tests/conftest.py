@@ -91,6 +91,7 @@ TABLES = (
     "alert_subscriptions",
     "alert_state",
     "alert_events",
+    "mqtt_credentials",
 )
 
 

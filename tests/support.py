@@ -112,12 +112,23 @@ class Worker(ModuleProcess):
 class Publisher:
     """A QoS-1 publisher that waits for every PUBACK; keeps its in-flight window small."""
 
-    def __init__(self, port: int, client_id: str = "test-publisher") -> None:
+    def __init__(
+        self,
+        port: int,
+        client_id: str = "test-publisher",
+        username: str | None = None,
+        password: str | None = None,
+        ca_file: Path | None = None,
+    ) -> None:
         self.client = mqtt.Client(
             callback_api_version=mqtt.CallbackAPIVersion.VERSION2,
             client_id=client_id,
             protocol=mqtt.MQTTv5,
         )
+        if username is not None:
+            self.client.username_pw_set(username, password)
+        if ca_file is not None:
+            self.client.tls_set(ca_certs=str(ca_file))
         self.client.max_inflight_messages_set(50)
         self.client.max_queued_messages_set(0)
         self.client.connect("127.0.0.1", port)
@@ -137,6 +148,12 @@ class Publisher:
     def close(self) -> None:
         self.client.disconnect()
         self.client.loop_stop()
+
+    def __enter__(self) -> Publisher:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
 PROBE_STATION = "PROBE-0"
