@@ -12,16 +12,20 @@ from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBea
 from psycopg_pool import ConnectionPool, PoolTimeout
 
 from airwater.settings import Settings
-from api.auth import Principal, authenticate
+from api.auth import API_KEY_HEADER, Principal, identify
 from api.errors import ApiError
 
 _bearer = HTTPBearer(auto_error=False, description="Authorization: Bearer aw_<id>_<secret>")
-_api_key = APIKeyHeader(name="X-API-Key", auto_error=False, description="aw_<id>_<secret>")
+_api_key = APIKeyHeader(name=API_KEY_HEADER, auto_error=False, description="aw_<id>_<secret>")
 
 
 def get_settings(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
+
+
+def _unavailable(exc: Exception) -> ApiError:
+    return ApiError(503, f"database unavailable: {type(exc).__name__}")
 
 
 def get_conn(request: Request) -> Iterator[psycopg.Connection]:
@@ -30,7 +34,7 @@ def get_conn(request: Request) -> Iterator[psycopg.Connection]:
         with pool.connection(timeout=10) as conn:
             yield conn
     except (PoolTimeout, psycopg.OperationalError) as exc:
-        raise ApiError(503, f"database unavailable: {type(exc).__name__}") from None
+        raise _unavailable(exc) from None
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]
@@ -38,24 +42,23 @@ Conn = Annotated[psycopg.Connection, Depends(get_conn)]
 
 
 def _principal(
-    conn: Conn,
-    settings: SettingsDep,
-    bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-    api_key: Annotated[str | None, Depends(_api_key)],
+    request: Request,
+    # the two security schemes document the headers in OpenAPI; identify reads them
+    bearer_scheme: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    api_key_scheme: Annotated[str | None, Depends(_api_key)],
 ) -> Principal | None:
-    token = bearer.credentials if bearer else api_key
-    if not token:
-        return None
-    admin = settings.admin_key.get_secret_value() if settings.admin_key else None
-    principal = authenticate(conn, token, admin)
-    if principal is None:
+    try:
+        caller = identify(request.scope)  # already known when the rate limit looked it up
+    except (PoolTimeout, psycopg.OperationalError) as exc:
+        raise _unavailable(exc) from None
+    if caller.key_rejected:
         raise ApiError(
             401,
             "the API key is unknown or revoked",
             "invalid-key",
             headers={"WWW-Authenticate": "Bearer"},
         )
-    return principal
+    return caller.principal
 
 
 def require(scope: str):  # type: ignore[no-untyped-def]

@@ -21,7 +21,6 @@ import anyio
 import psycopg
 from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response, status
 from fastapi.exceptions import RequestValidationError
-from fastapi.security import HTTPAuthorizationCredentials
 from fastapi.sse import EventSourceResponse, ServerSentEvent
 from prometheus_client import Gauge
 from psycopg import sql
@@ -30,8 +29,8 @@ from psycopg_pool import ConnectionPool, PoolTimeout
 from pydantic import AwareDatetime
 
 from alerts.presets import PRESETS
-from api.auth import BOOTSTRAP_KEY_ID, Principal, authenticate
-from api.deps import Conn, ReadAccess, SettingsDep, _api_key, _bearer
+from api.auth import BOOTSTRAP_KEY_ID, Principal
+from api.deps import Conn, ReadAccess, SettingsDep
 from api.errors import ApiError, problem_responses
 from api.pagination import Page, decode_cursor, encode_cursor
 from schemas.alerts import (
@@ -132,7 +131,8 @@ SNAPSHOT_BOUNDS = (
 
 
 def _keyholder(principal: ReadAccess) -> Principal:
-    """Alerts belong to keys: a key with scope read is needed even where reading is public."""
+    """Alerts belong to keys: a key with scope read is needed even where reading is public.
+    Holds no pool connection, so an hours-long stream may depend on it."""
     if principal is None:
         raise ApiError(
             401,
@@ -143,40 +143,6 @@ def _keyholder(principal: ReadAccess) -> Principal:
 
 
 Keyholder = Annotated[Principal, Depends(_keyholder)]
-
-
-def _stream_keyholder(
-    request: Request,
-    settings: SettingsDep,
-    bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-    api_key: Annotated[str | None, Depends(_api_key)],
-) -> Principal:
-    """The same check as ``_keyholder``, on a connection returned at once: a stream lasts
-    hours and must not hold a pool connection (``Conn`` would be held until it ends)."""
-    token = bearer.credentials if bearer else api_key
-    if not token:
-        raise ApiError(
-            401,
-            "an API key with scope 'read' is required",
-            headers={"WWW-Authenticate": "Bearer"},
-        )
-    admin = settings.admin_key.get_secret_value() if settings.admin_key else None
-    pool: ConnectionPool = request.app.state.pool
-    try:
-        with pool.connection(timeout=10) as conn:
-            principal = authenticate(conn, token, admin)
-    except (PoolTimeout, psycopg.OperationalError) as exc:
-        raise ApiError(503, f"database unavailable: {type(exc).__name__}") from None
-    if principal is None:
-        raise ApiError(
-            401,
-            "the API key is unknown or revoked",
-            "invalid-key",
-            headers={"WWW-Authenticate": "Bearer"},
-        )
-    if not principal.allows("read"):
-        raise ApiError(403, "the API key lacks scope 'read'")
-    return principal
 
 
 def _caller(principal: Principal) -> dict[str, Any]:
@@ -561,7 +527,7 @@ def _scalar(row: tuple[Any, ...] | None) -> int:
 
 def _stream_start(
     request: Request,
-    principal: Annotated[Principal, Depends(_stream_keyholder)],
+    principal: Keyholder,
     last_event_id_header: Annotated[
         int | None,
         Header(
@@ -608,7 +574,7 @@ def _stream_start(
 )
 async def alert_stream(
     request: Request,
-    principal: Annotated[Principal, Depends(_stream_keyholder)],
+    principal: Keyholder,
     start_after: Annotated[int, Depends(_stream_start)],
     subscription_id: SubscriptionFilter = None,
     station_id: StationFilter = None,
