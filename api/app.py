@@ -5,13 +5,17 @@ from __future__ import annotations
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from urllib.parse import urlsplit
 
 from fastapi import FastAPI, Request, Response
+from fastapi.middleware.cors import CORSMiddleware
 from prometheus_client import Counter, Histogram, make_asgi_app
 from psycopg_pool import ConnectionPool
 
 from airwater.settings import Settings, get_settings
 from api.errors import install_error_handlers
+from api.headers import SecurityHeaders
+from api.limits import BodyLimit, RateLimit, TokenBuckets
 from api.routes import (
     aggregates,
     alerts,
@@ -39,7 +43,16 @@ Authenticate with `Authorization: Bearer aw_<id>_<secret>` (or `X-API-Key`). Sco
 `ingest`, `admin` (admin may do everything). Errors are RFC 9457 `application/problem+json`
 with a stable `type`. Times are ISO 8601 with offset; concentrations in µg/m³ (CO mg/m³),
 water items in mg/L.
+
+Limits: each API key (each client address for requests without a valid key) has a token
+bucket of `AIRWATER_API_RATE_BURST` requests refilled at `AIRWATER_API_RATE_PER_S` a second;
+beyond it the answer is 429 `/problems/rate-limited` with `Retry-After` in seconds
+(`/health`, `/ready` and `/metrics` are not limited). A request body over
+`AIRWATER_API_MAX_BODY_BYTES` is refused with 413 `/problems/payload-too-large`.
 """
+# Browsers may send these on a cross-origin call when AIRWATER_CORS_ORIGINS allows its origin.
+CORS_METHODS = ["GET", "POST", "PATCH", "DELETE"]
+CORS_HEADERS = ["Authorization", "X-API-Key", "Content-Type", "Last-Event-ID"]
 
 
 def create_app(settings: Settings | None = None, pool: ConnectionPool | None = None) -> FastAPI:
@@ -83,6 +96,12 @@ def create_app(settings: Settings | None = None, pool: ConnectionPool | None = N
         app.include_router(router)
     app.mount("/metrics", make_asgi_app())
 
+    # Starlette runs the middleware added last first: CORS, security headers, metrics, body
+    # limit, rate limit, then the routes.
+    app.state.rate_limiter = TokenBuckets(settings.api_rate_per_s, settings.api_rate_burst)
+    app.add_middleware(RateLimit, buckets=app.state.rate_limiter)
+    app.add_middleware(BodyLimit, max_bytes=settings.api_max_body_bytes)
+
     @app.middleware("http")
     async def measure(
         request: Request, call_next: Callable[[Request], Awaitable[Response]]
@@ -94,4 +113,33 @@ def create_app(settings: Settings | None = None, pool: ConnectionPool | None = N
         LATENCY.labels(route).observe(time.perf_counter() - started)
         return response
 
+    app.add_middleware(SecurityHeaders)
+    if settings.cors_origins:  # without it no response carries Access-Control-Allow-Origin
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=exact_origins(settings.cors_origins),
+            allow_methods=CORS_METHODS,
+            allow_headers=CORS_HEADERS,
+            expose_headers=["Retry-After"],
+            allow_credentials=False,  # keys travel in headers, never in cookies
+            max_age=600,
+        )
     return app
+
+
+def exact_origins(origins: list[str]) -> list[str]:
+    """The configured CORS origins, each ``scheme://host[:port]``; a wildcard or an origin
+    with a path (which never equals a browser's Origin header) is a configuration error."""
+    for origin in origins:
+        parts = urlsplit(origin)
+        if (
+            parts.scheme not in ("http", "https")
+            or not parts.netloc
+            or "*" in origin
+            or origin != f"{parts.scheme}://{parts.netloc}"
+        ):
+            raise ValueError(
+                f"AIRWATER_CORS_ORIGINS must list exact origins like https://example.org, "
+                f"got {origin!r}"
+            )
+    return origins

@@ -12,6 +12,8 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from api.headers import SECURITY_HEADERS
+
 log = logging.getLogger(__name__)
 
 PROBLEM_JSON = "application/problem+json"
@@ -131,7 +133,15 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
         # never a stack trace in a response; the log keeps it
         log.exception("unhandled error on %s %s", request.method, request.url.path)
-        return problem(500, "internal error; it has been logged", request, "internal-error")
+        # answered outside every middleware (Starlette's ServerErrorMiddleware): add the
+        # security headers here
+        return problem(
+            500,
+            "internal error; it has been logged",
+            request,
+            "internal-error",
+            headers=SECURITY_HEADERS,
+        )
 
 
 def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
