@@ -17,10 +17,11 @@ from pydantic import BaseModel
 from rich.console import Console
 from rich.table import Table
 
-from airwater.embedded import die_with_parent
+from airwater.embedded import MosquittoServer, die_with_parent
 from airwater.settings import Settings
 from schemas.reports import AirReport, WaterReport
 from standards.water import CLASS_NAMES
+from storage.credentials import Role
 from storage.report_rows import air_rows
 
 console = Console(stderr=True, soft_wrap=True)
@@ -170,9 +171,53 @@ def _admin_key(data_dir: Path) -> str:
     return path.read_text(encoding="utf-8").strip()
 
 
+MQTT_ROLES: tuple[Role, ...] = ("ingest", "alerts", "simulators")
+
+
+def _embedded_broker_accounts(
+    settings: Settings, database_url: str, broker: MosquittoServer, args: argparse.Namespace
+) -> tuple[dict[str, str], Path | None]:
+    """Accounts of the demo's broker, from the registry: fresh passwords for the services at
+    every start (handed to them in their URL) and for the simulated stations (in a file the
+    simulators read); the broker's files written before it starts."""
+    from urllib.parse import quote
+
+    from airwater import broker_auth
+    from simulators.network import build_network
+    from storage.credentials import accounts
+    from storage.db import connect
+
+    auth_settings = settings.model_copy(update={"broker_auth_dir": broker.folder})
+    credentials_file: Path | None = None
+    passwords: dict[str, str] = {}
+    with connect(database_url) as conn:
+        services = broker_auth.ensure_services(conn, MQTT_ROLES)
+        if args.simulate:
+            ids = [s.station_id for s in build_network(cities=args.cities)]
+            existing = {a.username for a in accounts(conn) if a.revoked_at is None}
+            passwords = broker_auth.issue(conn, [i for i in ids if i not in existing], "station")
+            passwords |= broker_auth.issue(
+                conn, [i for i in ids if i in existing], "station", replace=True
+            )
+            credentials_file = broker.folder / "simulated-stations.json"
+            credentials_file.unlink(missing_ok=True)
+            _write_passwords(credentials_file, passwords)
+        broker_auth.write_broker_files(conn, auth_settings)
+    log.info(
+        "broker accounts: %d service(s), %d simulated station(s); anonymous clients refused",
+        len(services),
+        len(passwords),
+    )
+    urls = {
+        role: f"mqtt://{role}:{quote(password, safe='')}@127.0.0.1:{broker.port}"
+        for role, password in services.items()
+    }
+    return urls, credentials_file
+
+
 def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     """Start what is missing (private database and broker), migrate, run the components."""
-    from airwater.embedded import MosquittoServer, PostgresServer
+    from airwater.embedded import PostgresServer
     from storage.db import connect
     from storage.migrate import migrate
 
@@ -194,29 +239,46 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
             postgres.start()
             started.append(postgres)
             env["AIRWATER_DATABASE_URL"] = postgres.url
-        if settings.mqtt_url is None:
-            mosquitto = MosquittoServer(settings.data_dir / "mosquitto")
-            mosquitto.start()
-            started.append(mosquitto)
-            env["AIRWATER_MQTT_URL"] = mosquitto.url
         with connect(env["AIRWATER_DATABASE_URL"]) as conn:
             applied = migrate(conn)
         log.info("database ready (%d migration(s) applied)", len(applied))
         env.setdefault("AIRWATER_ADMIN_KEY", _admin_key(settings.data_dir))
         env.setdefault("AIRWATER_HTTP_PORT", str(settings.http_port))
-        for module in ("ingest", "alerts", "api"):
-            children.append(
-                subprocess.Popen(
-                    [sys.executable, "-m", module], env=env, preexec_fn=die_with_parent
-                )
-            )
+        network = ["--cities", str(args.cities)]
         if args.simulate:
             # the simulated national network: registered, its last year backfilled through
             # the bulk path (a re-run skips what is stored), then publishing live over MQTT
-            network = ["--cities", str(args.cities)]
             subprocess.run(
                 [sys.executable, "-m", "simulators", "register", *network], env=env, check=True
             )
+        # per-service MQTT URL: the embedded broker refuses anonymous clients
+        mqtt_urls: dict[str, str] = {role: env.get("AIRWATER_MQTT_URL", "") for role in MQTT_ROLES}
+        station_credentials: Path | None = None
+        if settings.mqtt_url is None:
+            mosquitto = MosquittoServer(settings.data_dir / "mosquitto", auth=True)
+            mqtt_urls, station_credentials = _embedded_broker_accounts(
+                settings, env["AIRWATER_DATABASE_URL"], mosquitto, args
+            )
+            mosquitto.start()
+            started.append(mosquitto)
+            env["AIRWATER_MQTT_URL"] = mosquitto.url
+        for module in ("ingest", "alerts", "api"):
+            children.append(
+                subprocess.Popen(
+                    [sys.executable, "-m", module],
+                    env={
+                        **env,
+                        "AIRWATER_MQTT_URL": mqtt_urls.get(module, env["AIRWATER_MQTT_URL"]),
+                    },
+                    preexec_fn=die_with_parent,
+                )
+            )
+        if args.simulate:
+            env["AIRWATER_MQTT_URL"] = mqtt_urls["simulators"]
+            if station_credentials is not None:
+                network_live = [*network, "--credentials", str(station_credentials)]
+            else:
+                network_live = network
             last_year = time.localtime().tm_year - 1
             one_shot.append(
                 subprocess.Popen(
@@ -235,10 +297,16 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
             )
             children.append(
                 subprocess.Popen(
-                    [sys.executable, "-m", "simulators", "run", *network],
+                    [sys.executable, "-m", "simulators", "run", *network_live],
                     env=env,
                     preexec_fn=die_with_parent,
                 )
+            )
+        broker_line = env["AIRWATER_MQTT_URL"].split("@")[-1]
+        if station_credentials is not None:
+            broker_line += (
+                f"; no anonymous clients; station passwords in {station_credentials}, "
+                "more with `airwater stations credentials issue ID`"
             )
         console.print(
             "[bold green]airwater is running[/bold green]\n"
@@ -246,7 +314,7 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
             f"  API       http://127.0.0.1:{env['AIRWATER_HTTP_PORT']}/docs\n"
             f"  admin key {env['AIRWATER_ADMIN_KEY']}\n"
             f"  database  {env['AIRWATER_DATABASE_URL']}\n"
-            f"  broker    {env['AIRWATER_MQTT_URL']}  (publish to stations/<id>/readings)\n"
+            f"  broker    {broker_line}  (publish to stations/<id>/readings)\n"
             f"  metrics   http://127.0.0.1:{settings.metrics_port}/metrics (ingest), "
             f"/metrics (API)\n"
             "Press Ctrl-C to stop."

@@ -53,7 +53,22 @@ def test_run_starts_private_services_ingests_and_stops_cleanly(tmp_path):
         database_url, broker_port = banner.group(1), int(banner.group(2))
         with psycopg.connect(database_url) as conn:
             upsert_stations(conn, [Station(station_id="110000-A001", name="Dongsi")])
-        publisher = Publisher(broker_port)
+        # the demo's broker refuses anonymous clients; the station gets its own account
+        assert _connected(Publisher(broker_port, "anonymous")) is None
+        issued = subprocess.run(
+            [*AIRWATER, "stations", "credentials", "issue", "110000-A001"],
+            env={**env, "AIRWATER_DATABASE_URL": database_url},
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        assert "broker reloaded" in issued.stderr
+        password = issued.stdout.strip().split(",", 1)[1]
+        publisher = wait_for(
+            lambda: _connected(Publisher(broker_port, "110000-A001", "110000-A001", password)),
+            timeout=15,
+            what="the station's login",
+        )
         try:
 
             def stored() -> int:
@@ -100,6 +115,20 @@ def test_run_starts_private_services_ingests_and_stops_cleanly(tmp_path):
             os.killpg(run.pid, signal.SIGKILL)
             run.wait()
             subprocess.run(["pkill", "-f", str(tmp_path / "data")], check=False)
+
+
+AIRWATER = [sys.executable, "-m", "airwater.cli"]
+
+
+def _connected(publisher: Publisher) -> Publisher | None:
+    """The publisher once the broker accepted it, or None (closed) if it was refused."""
+    deadline = time.monotonic() + 3
+    while time.monotonic() < deadline and not publisher.client.is_connected():
+        time.sleep(0.05)
+    if publisher.client.is_connected():
+        return publisher
+    publisher.client.loop_stop()
+    return None
 
 
 def _get(url: str) -> str | None:
