@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
+import threading
 import time
+import urllib.request
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any, Self
@@ -245,3 +248,97 @@ def assert_rollups_match_readings(database_url: str) -> int:
         hourly = conn.execute("SELECT count(*) FROM readings_hourly").fetchone()
     assert hourly is not None
     return int(hourly[0])
+
+
+# --- fault-injection helpers (tests/test_faults.py) ------------------------------------------
+
+
+class TrackingPublisher(Publisher):
+    """A Publisher that records when the broker PUBACKed each message id. Publishing goes on
+    while the broker is away: paho keeps unacknowledged QoS-1 messages and sends them again
+    after it reconnects (``wait_for_publish`` would raise for those, so use ``acked``)."""
+
+    def __init__(self, port: int, client_id: str = "test-tracking-publisher") -> None:
+        self._lock = threading.Lock()
+        self.acked_at: dict[int, float] = {}  # mid -> time.monotonic() of its PUBACK
+        super().__init__(port, client_id)
+        self.client.on_publish = self._on_publish
+
+    def _on_publish(
+        self, client: mqtt.Client, userdata: object, mid: int, reason: object, props: object
+    ) -> None:
+        with self._lock:
+            self.acked_at[mid] = time.monotonic()
+
+    def acked(self, mids: Iterable[int]) -> int:
+        """How many of ``mids`` the broker has acknowledged."""
+        with self._lock:
+            return sum(1 for mid in mids if mid in self.acked_at)
+
+
+def rss_mib(pid: int) -> float:
+    """Resident set size of a process, in MiB (Linux /proc)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    raise AssertionError(f"no VmRSS for process {pid}")
+
+
+def scrape_metrics(port: int) -> dict[str, float]:
+    """A Prometheus text endpoint on 127.0.0.1 as {metric name: value summed over labels}."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
+        text = response.read().decode()
+    values: dict[str, float] = {}
+    for line in text.splitlines():
+        if not line or line.startswith("#"):
+            continue
+        name, _, value = line.rpartition(" ")
+        name = name.split("{", 1)[0]
+        values[name] = values.get(name, 0.0) + float(value)
+    return values
+
+
+def wait_until_stable(
+    read: Callable[[], int], quiet_s: float = 2.0, timeout: float = 60.0, what: str = "value"
+) -> int:
+    """Poll ``read()`` until it has not changed for ``quiet_s`` seconds; returns the value."""
+    deadline = time.monotonic() + timeout
+    value, since = read(), time.monotonic()
+    while time.monotonic() - since < quiet_s:
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what} still changing after {timeout} s")
+        time.sleep(0.2)
+        now = read()
+        if now != value:
+            value, since = now, time.monotonic()
+    return value
+
+
+_TOTALS = re.compile(
+    r"totals: (?P<stored>\d+) readings stored, (?P<duplicates>\d+) duplicates, "
+    r"(?P<dead_letters>\d+) dead letters"
+)
+
+
+def worker_totals(log_path: Path) -> list[dict[str, int]]:
+    """The last totals line of each run of an ingest worker whose log is ``log_path`` (one
+    entry per start; a run killed with SIGKILL reports its last 10-second totals)."""
+    runs: list[dict[str, int]] = []
+    for line in log_path.read_text(errors="replace").splitlines():
+        if "ingest worker" in line and " started:" in line:
+            runs.append({"stored": 0, "duplicates": 0, "dead_letters": 0})
+        found = _TOTALS.search(line)
+        if found and runs:
+            runs[-1] = {k: int(v) for k, v in found.groupdict().items()}
+    return runs
+
+
+def record_fault_figures(figures: dict[str, Any]) -> None:
+    """Print a fault test's figures and, when AIRWATER_FAULT_REPORT names a file, append
+    them to it as one JSON line (RELIABILITY.md is written from those lines)."""
+    line = json.dumps(figures, sort_keys=False, default=str)
+    print(f"fault figures: {line}")
+    target = os.environ.get("AIRWATER_FAULT_REPORT")
+    if target:
+        with open(target, "a", encoding="utf-8") as report:
+            report.write(line + "\n")
