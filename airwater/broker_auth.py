@@ -52,6 +52,8 @@ SERVICE_RIGHTS: dict[str, tuple[str, ...]] = {
     "simulators": ("topic write stations/+/readings", "topic write stations/+/status"),
 }
 
+RESERVED_NAMES = frozenset({*SERVICE_RIGHTS, "healthcheck"})
+
 
 def new_password() -> str:
     return secrets.token_urlsafe(24)
@@ -109,7 +111,8 @@ def render_acl(entries: list[tuple[str, Role, str]], share_group: str = "ingest"
 
 
 def _write_atomically(path: Path, text: str) -> None:
-    """Replace ``path`` in one rename, readable only by the folder's owner (the broker)."""
+    """Replace ``path`` in one rename. World-readable: the broker may run as another user
+    (docker-compose) and the files hold only salted hashes of random 192-bit secrets."""
     folder = path.parent
     folder.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{path.name}.")
@@ -118,7 +121,7 @@ def _write_atomically(path: Path, text: str) -> None:
             out.write(text)
             out.flush()
             os.fsync(out.fileno())
-        os.chmod(tmp, 0o640)
+        os.chmod(tmp, 0o644)
         owner = folder.stat()
         if os.geteuid() == 0 and owner.st_uid != 0:
             os.chown(tmp, owner.st_uid, owner.st_gid)
@@ -165,7 +168,10 @@ def sync(conn: psycopg.Connection, settings: Settings) -> SyncResult:
         "broker files: %d user(s) in %s; %s",
         users,
         passwd,
-        "broker reloaded" if reloaded else f"no broker pid in {pid_file}, not signalled",
+        "broker reloaded"
+        if reloaded
+        else f"no broker pid in {pid_file}: a broker that watches the files re-reads them "
+        "itself (docker-compose); otherwise send it SIGHUP",
     )
     return SyncResult(users, passwd, acl, reloaded)
 
@@ -178,6 +184,11 @@ def issue(
     passwords: dict[str, str] = {}
     with conn.transaction():
         for username in usernames:
+            if role == "station" and username in RESERVED_NAMES:
+                raise credentials.CredentialError(
+                    f"{username!r} is the name of a service account; such a station cannot "
+                    "have broker credentials"
+                )
             password = new_password()
             credentials.issue(conn, _checked_name(username), role, hash_password(password), replace)
             passwords[username] = password

@@ -11,6 +11,7 @@ import importlib.util
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import threading
@@ -278,6 +279,10 @@ def test_compose_runs_the_broker_with_these_files(compose):
     assert mounts["./deploy/docker/mosquitto.conf"] == "/airwater/mosquitto.conf"
     assert mounts["./deploy/docker/mosquitto.acl"] == "/airwater/mosquitto.acl"
     assert mounts["./deploy/docker/mosquitto-entrypoint.sh"] == "/airwater/mosquitto-entrypoint.sh"
+    assert mounts["broker-registry"] == "/airwater/registry"
+    migrate = compose["services"]["migrate"]
+    assert migrate["environment"]["AIRWATER_BROKER_AUTH_DIR"] == "/airwater/broker-registry"
+    assert "broker-registry:/airwater/broker-registry" in migrate["volumes"]
     assert broker["entrypoint"] == ["/bin/sh", "/airwater/mosquitto-entrypoint.sh"]
     assert broker["command"] == ["/usr/sbin/mosquitto", "-c", "/airwater/mosquitto.conf"]
     assert set(broker["environment"]) == {
@@ -297,7 +302,20 @@ def test_acl_gives_anonymous_clients_nothing():
         if line.strip() and not line.lstrip().startswith("#")
     ]
     assert lines[0].startswith("user ")  # rules before the first user would be anonymous ones
-    assert "pattern write stations/%u/#" in lines
+    assert not any(line.startswith("pattern") for line in lines)  # stations: the registry's
+
+
+def test_built_acl_appends_the_registry_but_no_service_block(tmp_path):
+    needs("mosquitto_passwd")
+    write_registry(tmp_path / "registry", {"110000-A001": "s", "ingest": "forged"})
+    built = prepare_auth(tmp_path / "config", **SERVICE_PASSWORDS)
+    assert built.returncode == 0, built.stderr
+    acl = (tmp_path / "config" / "acl").read_text().splitlines()
+    assert "user 110000-A001" in acl and "topic write stations/110000-A001/#" in acl
+    assert acl.count("user ingest") == 1  # the service's own block only
+    assert "topic write stations/ingest/#" not in acl
+    users = [line.split(":")[0] for line in (tmp_path / "config" / "passwd").read_text().split()]
+    assert users.count("ingest") == 1 and "110000-A001" in users
 
 
 def test_image_installs_the_project_without_dev_extras_and_runs_unprivileged():
@@ -405,14 +423,30 @@ def needs(*programs: str) -> None:
         pytest.skip(f"{', '.join(missing)} not installed (deploy/setup.sh installs mosquitto)")
 
 
-def prepare_auth(auth_dir: Path, **passwords: str) -> subprocess.CompletedProcess[str]:
-    """The broker container's entrypoint, `prepare` only, writing into auth_dir."""
-    env = {
+def entrypoint_env(auth_dir: Path, **passwords: str) -> dict[str, str]:
+    return {
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
         "MOSQUITTO_AUTH_DIR": str(auth_dir),
         "MOSQUITTO_ACL_SOURCE": str(BROKER_ACL),
+        "MOSQUITTO_REGISTRY_DIR": str(auth_dir.parent / "registry"),
+        "MOSQUITTO_REGISTRY_POLL_S": "0.5",
         **passwords,
     }
+
+
+def write_registry(registry: Path, accounts: dict[str, str]) -> None:
+    """What `airwater stations credentials` writes into the broker-registry volume."""
+    from airwater.broker_auth import hash_password, render_acl, render_passwd
+
+    entries = [(user, "station", hash_password(pw)) for user, pw in accounts.items()]
+    registry.mkdir(exist_ok=True)
+    (registry / "passwd").write_text(render_passwd(entries), encoding="utf-8")  # type: ignore[arg-type]
+    (registry / "acl").write_text(render_acl(entries), encoding="utf-8")  # type: ignore[arg-type]
+
+
+def prepare_auth(auth_dir: Path, **passwords: str) -> subprocess.CompletedProcess[str]:
+    """The broker container's entrypoint, `prepare` only, writing into auth_dir."""
+    env = entrypoint_env(auth_dir, **passwords)
     return subprocess.run(
         ["sh", str(BROKER_ENTRYPOINT), "prepare"],
         env=env,
@@ -509,50 +543,73 @@ class Session:
         self.client.on_message = None
 
 
-@pytest.fixture()
-def compose_broker(tmp_path: Path) -> Iterator[tuple[int, Path]]:
-    """A local Mosquitto with deploy/docker's config, ACL and entrypoint-built password file;
-    station 110000-A001 has a password, and a forged `ingest` line in stations.passwd."""
-    needs("/usr/sbin/mosquitto", "mosquitto_passwd")
-    auth, data = tmp_path / "config", tmp_path / "data"
-    data.mkdir()
-    first = prepare_auth(auth, **SERVICE_PASSWORDS)
-    assert first.returncode == 0, first.stderr
-    stations = auth / "stations.passwd"
-    subprocess.run(
-        ["mosquitto_passwd", "-b", str(stations), "110000-A001", "station-secret"],
-        check=True,
-        capture_output=True,
-        timeout=30,
-    )
-    subprocess.run(
-        ["mosquitto_passwd", "-b", str(stations), "ingest", "forged"],
-        check=True,
-        capture_output=True,
-        timeout=30,
-    )
-    second = prepare_auth(auth, **SERVICE_PASSWORDS)  # what `reload` does before SIGHUP
-    assert second.returncode == 0, second.stderr
-    port = free_port()
+def broker_conf(tmp_path: Path, port: int, auth: Path, data: Path) -> Path:
     conf = BROKER_CONF.read_text(encoding="utf-8")
     conf = conf.replace("listener 1883", f"listener {port} 127.0.0.1")
     conf = conf.replace("/mosquitto/config/", f"{auth}/").replace("/mosquitto/data/", f"{data}/")
     if os.geteuid() == 0:
         conf += "user root\n"  # the container runs it as its own unprivileged user
-    (tmp_path / "mosquitto.conf").write_text(conf, encoding="utf-8")
+    path = tmp_path / "mosquitto.conf"
+    path.write_text(conf, encoding="utf-8")
+    return path
+
+
+@pytest.fixture()
+def compose_broker(tmp_path: Path) -> Iterator[tuple[int, Path]]:
+    """A local Mosquitto run by deploy/docker's entrypoint with its config and ACL; the
+    registry (as airwater writes it) gives station 110000-A001 a password, and holds a forged
+    `ingest` station account that must not override the service's."""
+    needs("/usr/sbin/mosquitto", "mosquitto_passwd")
+    auth, data = tmp_path / "config", tmp_path / "data"
+    data.mkdir()
+    write_registry(tmp_path / "registry", {"110000-A001": "station-secret", "ingest": "forged"})
+    port = free_port()
+    conf = broker_conf(tmp_path, port, auth, data)
     log = open(tmp_path / "mosquitto.log", "wb")  # noqa: SIM115 -- open while the broker runs
     broker = subprocess.Popen(
-        ["/usr/sbin/mosquitto", "-c", str(tmp_path / "mosquitto.conf")],
+        ["sh", str(BROKER_ENTRYPOINT), "/usr/sbin/mosquitto", "-c", str(conf)],
+        env=entrypoint_env(auth, **SERVICE_PASSWORDS),
         stdout=log,
         stderr=subprocess.STDOUT,
+        start_new_session=True,  # the registry watcher goes with it
     )
     try:
         wait_for_port(port, timeout=15)
         yield port, auth
     finally:
-        broker.terminate()
+        os.killpg(broker.pid, signal.SIGTERM)
         broker.wait(timeout=15)
         log.close()
+
+
+def test_registry_change_reaches_the_broker_without_dropping_anyone(compose_broker, tmp_path):
+    port, _ = compose_broker
+    station = Session(port, "110000-A001", "station-secret")
+    try:
+        assert station.accepted
+        write_registry(
+            tmp_path / "registry",
+            {"110000-A001": "station-secret", "310000-A001": "new-secret"},
+        )
+
+        def newcomer_accepted() -> bool:
+            session = Session(port, "310000-A001", "new-secret")
+            try:
+                return session.accepted
+            finally:
+                session.close()
+
+        wait_for(newcomer_accepted, timeout=20, what="the new station's login")
+        assert station.client.is_connected()
+        assert station.may_publish("stations/110000-A001/readings", b"still here")
+        newcomer = Session(port, "310000-A001", "new-secret")
+        try:
+            assert newcomer.may_publish("stations/310000-A001/readings", b"own")
+            assert not newcomer.may_publish("stations/110000-A001/readings", b"forged")
+        finally:
+            newcomer.close()
+    finally:
+        station.close()
 
 
 def test_broker_refuses_anonymous_clients_and_wrong_passwords(compose_broker):
