@@ -39,7 +39,7 @@ from tests.alert_support import (
     add_subscription,
     event_rows,
 )
-from tests.support import wait_for
+from tests.support import record_fault_figures, wait_for
 
 SECRET = "whsec-dongsi-duty-officer-0123"
 LOOPBACK = '["127.0.0.0/8"]'
@@ -420,6 +420,19 @@ def test_worker_killed_mid_delivery_delivers_every_event_at_least_once(
     assert set(answered) == set(keys)  # none missing, each recognisable by its key
     for key in held:  # what was in flight at the kill went out again, with the same key
         assert len([r for r in receiver.received() if r.idempotency_key == key]) >= 2
+    record_fault_figures(
+        {
+            "test": "test_worker_killed_mid_delivery_delivers_every_event_at_least_once",
+            "fault": "alert delivery worker kill -9 mid-delivery",
+            "injected": "SIGKILL while 3 webhook requests are held open by the receiver",
+            "events": len(keys),
+            "delivered": len(set(answered)),
+            "lost": len(set(keys) - set(answered)),
+            "in_flight_at_kill": len(held),
+            "requests": len(receiver.received()),
+            "sent_again_same_key": len(receiver.received()) - len(keys),
+        }
+    )
 
 
 def test_loopback_target_without_the_allow_list_is_refused_and_dead(
