@@ -278,6 +278,13 @@ class Validator:
 
 def _storable_topic(topic: str) -> str:
     """The topic as given, or quoted and cut when PostgreSQL text could not hold it."""
-    if len(topic) <= _MAX_TOPIC_CHARS and topic.isprintable():
+    if len(topic) <= _MAX_TOPIC_CHARS and "\x00" not in topic and topic.isascii():
         return topic
+    if len(topic) <= _MAX_TOPIC_CHARS and "\x00" not in topic:
+        try:
+            topic.encode("utf-8")  # a lone surrogate cannot be stored
+        except UnicodeEncodeError:
+            pass
+        else:
+            return topic
     return quote(topic[:_MAX_TOPIC_CHARS])
