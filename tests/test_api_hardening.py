@@ -6,14 +6,17 @@ from __future__ import annotations
 import hmac
 import json
 import logging
+import sys
 import threading
 import time
 from collections.abc import Iterator
 from typing import Any
 
 import anyio
+import httpx
 import psycopg
 import pytest
+import uvicorn
 from fastapi.testclient import TestClient
 from starlette.types import Message, Receive, Scope, Send
 
@@ -160,28 +163,33 @@ def test_idle_buckets_are_forgotten_and_their_number_is_capped():
     buckets = TokenBuckets(rate_per_s=2.0, burst=4, max_buckets=3, clock=clock)
     for key in ("a", "b", "c", "d"):
         assert buckets.take(key) == 0.0
-    assert len(buckets) == 3  # the least recently used went first
-    clock.now += 1.99  # not yet refilled: 4 tokens at 2/s take 2 s
+    assert len(buckets) == 3  # over the cap the least recently used went: a
+    clock.now += 1.75  # not yet refilled: 4 tokens at 2/s take 2 s
     assert buckets.take("e") == 0.0
-    assert len(buckets) == 3
-    clock.now += 0.01
+    assert len(buckets) == 3  # b went for e
+    clock.now += 0.25
     assert buckets.take("e") == 0.0
-    assert len(buckets) == 1  # b, c, d had refilled: they are the same as new buckets
+    assert len(buckets) == 1  # c and d have refilled: the same as new buckets
 
 
 def test_a_bucket_serves_exactly_its_burst_to_concurrent_threads():
-    buckets = TokenBuckets(rate_per_s=1e-9, burst=100, clock=Clock())
-    served = []
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # threads switch often, inside take if it were unguarded
+    try:
+        buckets = TokenBuckets(rate_per_s=1e-9, burst=1000, clock=Clock())
+        served = []
 
-    def hammer() -> None:
-        served.extend(1 for _ in range(50) if buckets.take("key") == 0.0)
+        def hammer() -> None:
+            served.extend(1 for _ in range(500) if buckets.take("key") == 0.0)
 
-    threads = [threading.Thread(target=hammer) for _ in range(8)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert len(served) == 100
+        threads = [threading.Thread(target=hammer) for _ in range(8)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    finally:
+        sys.setswitchinterval(interval)
+    assert len(served) == 1000
 
 
 # --- body size ------------------------------------------------------------------------------
@@ -299,6 +307,43 @@ def test_streamed_body_is_counted_across_chunks():
     with pytest.raises(BodyTooLarge) as raised:  # the app's exception handlers answer 413
         anyio.run(run_asgi, BodyLimit(ReadsWholeBody(), LIMIT), [], [*parts, b"x"])
     assert raised.value.status_code == 413
+
+
+@pytest.fixture()
+def served(api_settings, api_pool) -> Iterator[str]:
+    """The app with a 1024-byte body limit behind a real uvicorn on loopback: its base URL."""
+    app = create_app(api_settings.model_copy(update={"api_max_body_bytes": LIMIT}), api_pool)
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started:
+        assert time.monotonic() < deadline and thread.is_alive(), "uvicorn did not start"
+        time.sleep(0.01)
+    port = server.servers[0].sockets[0].getsockname()[1]
+    yield f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    thread.join(10)
+
+
+def test_real_server_counts_a_chunked_body_and_refuses_a_long_declared_one(served):
+    with httpx.Client(base_url=served, trust_env=False, headers=bearer(ADMIN_KEY)) as client:
+
+        def post(content: Any, **headers: str) -> httpx.Response:
+            return client.post(
+                "/v1/readings",
+                params={"station_id": BEIJING},
+                content=content,
+                headers={"Content-Type": "application/json", **headers},
+            )
+
+        assert post(chunks(reading_of_size(LIMIT), 7)).status_code == 200
+        streamed = post(chunks(reading_of_size(LIMIT + 1), 7))
+        assert_problem(streamed, 413, "payload-too-large")
+        declared = post(b"x" * (LIMIT + 1))
+        assert_problem(declared, 413, "payload-too-large")
+        assert declared.headers["Connection"] == "close"
+        assert client.get("/health").status_code == 200  # the server took no harm
 
 
 # --- CORS -----------------------------------------------------------------------------------
