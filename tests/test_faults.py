@@ -496,9 +496,10 @@ def test_broker_restart_mid_stream_loses_nothing_published(
     how, make_worker, broker: MosquittoServer, database_url, tmp_path
 ):
     """The broker stops mid-stream and comes back on the same port and persistence file.
-    SIGTERM saves everything: nothing is lost. SIGKILL loses what the broker acknowledged
-    since its last autosave (5 s); the stations re-send the messages of the last two autosave
-    intervals after reconnecting and the idempotent insert absorbs the copies."""
+    SIGKILL also loses what the broker acknowledged since its last autosave (5 s); either
+    way the messages published around the restart can be dropped (no shared subscription
+    until the worker subscribes again), so the stations re-send the last 10 s of messages
+    after reconnecting and the idempotent insert absorbs the copies."""
     messages = stream(per_station=2500)
     worker = make_worker().start()
     publisher = TrackingPublisher(broker.port)
@@ -515,29 +516,25 @@ def test_broker_restart_mid_stream_loses_nothing_published(
         back_at = time.monotonic()
         resume_s = wait_resumed(lambda: settled(database_url), settled(database_url))
         paced.wait_all_acked()
-        if how == "sigterm":
-            wait_for(
-                lambda: settled(database_url) == len(messages),
-                timeout=120,
-                what=f"{len(messages)} messages settled after the restart",
-            )
-            lost_at_broker = replayed = 0
-        else:
-            before_replay = wait_until_stable(
-                lambda: settled(database_url), quiet_s=3, timeout=120, what="the settled count"
-            )
-            lost_at_broker = len(messages) - before_replay
-            window = [
-                m
-                for m, t in zip(messages, paced.sent_at, strict=True)
-                if t >= stopped_at - 2 * AUTOSAVE_S
-            ]
-            replayed = publisher.publish_all(window)
-            wait_for(
-                lambda: settled(database_url) == len(messages),
-                timeout=120,
-                what=f"{len(messages)} messages settled after the stations' re-send",
-            )
+        before_replay = wait_until_stable(
+            lambda: settled(database_url), quiet_s=3, timeout=120, what="the settled count"
+        )
+        lost_at_broker = len(messages) - before_replay
+        # Mosquitto 2.0.11 restores a persistent session's queue but not its SHARED
+        # subscription: what arrives between the restart and the worker's SUBSCRIBE has no
+        # subscriber and is dropped, even after a clean SIGTERM. Stations re-send their last
+        # two autosave intervals after a reconnect; the idempotent insert absorbs copies.
+        window = [
+            m
+            for m, t in zip(messages, paced.sent_at, strict=True)
+            if t >= stopped_at - 2 * AUTOSAVE_S
+        ]
+        replayed = publisher.publish_all(window)
+        wait_for(
+            lambda: settled(database_url) == len(messages),
+            timeout=120,
+            what=f"{len(messages)} messages settled after the stations' re-send",
+        )
         drained_at = time.monotonic()
         assert worker.process is not None and worker.process.poll() is None
         time.sleep(1)
