@@ -136,6 +136,11 @@ class Publisher:
         self.client.max_queued_messages_set(0)
         self.client.connect("127.0.0.1", port)
         self.client.loop_start()
+        # CONNACK comes on the loop's thread (later with a password to check): until then
+        # a publish would fail with "not currently connected"
+        deadline = time.monotonic() + 10
+        while not self.client.is_connected() and time.monotonic() < deadline:
+            time.sleep(0.01)
 
     def publish(self, station_id: str, payload: Any, qos: int = 1) -> mqtt.MQTTMessageInfo:
         body = payload if isinstance(payload, bytes | str) else json.dumps(payload)

@@ -53,6 +53,10 @@ class Client:
         self.client.on_connect = self._on_connect
         self.client.on_disconnect = self._on_disconnect
         self.client.on_message = lambda c, u, msg: self.received.append((msg.topic, msg.payload))
+        self.acks: dict[int, str] = {}
+        self.client.on_publish = lambda c, u, mid, reason, props: self.acks.__setitem__(
+            mid, str(reason)
+        )
         self.port = port
 
     def _on_connect(self, client, userdata, flags, reason, properties) -> None:
@@ -74,10 +78,13 @@ class Client:
         self.client.disconnect()
         self.client.loop_stop()
 
-    def publish(self, topic: str, payload: str | bytes, timeout: float = 10) -> None:
+    def publish(self, topic: str, payload: str | bytes, timeout: float = 10) -> str:
+        """Publish at QoS 1; the PUBACK's reason ('Success', 'Not authorized', …)."""
+        assert self.client.is_connected(), f"disconnected: {self.disconnects}"
         info = self.client.publish(topic, payload, qos=1)
         info.wait_for_publish(timeout=timeout)
         assert info.is_published()
+        return self.acks[info.mid]
 
 
 @pytest.fixture()
@@ -287,9 +294,12 @@ def test_station_publishes_only_under_its_own_topic(
         station = Client(auth_broker.port, A1, passwords[A1], client_id=A1).connect()
         # its own topic: stored
         station.publish(f"stations/{A1}/readings", reading(1, 11.0))
-        # another station's topic: the broker drops it (an ACL refusal is acknowledged
-        # to an MQTT v5 client but never delivered), so the other station gets nothing
-        station.publish(f"stations/{A2}/readings", reading(1, 999.0))
+        # another station's topic: refused (PUBACK "Not authorized"), never delivered.
+        # Mosquitto 2.0.11 then also drops the connection (with max_queued_messages 0 a
+        # refused publish counts as over quota), so the forger uses a connection of its own.
+        forger = Client(auth_broker.port, A1, passwords[A1], client_id=f"{A1}-forger").connect()
+        assert forger.publish(f"stations/{A2}/readings", reading(1, 999.0)) == "Not authorized"
+        forger.client.loop_stop()
         station.publish(f"stations/{A1}/readings", reading(2, 12.0))
 
         def stored() -> dict[str, int]:
@@ -322,13 +332,14 @@ def test_service_accounts_have_only_their_rights(auth_broker, services) -> None:
     ingest_as_publisher = Client(
         auth_broker.port, "ingest", services["ingest"], client_id="ingest-pub"
     ).connect()
-    ingest_as_publisher.publish(f"stations/{A1}/readings", "{}")
+    # allowed publishes first: a refused one ends the connection (see the station test)
+    assert ingest_as_publisher.publish(f"stations/{A1}/readings", "{}") == "Not authorized"
     alerts = Client(auth_broker.port, "alerts", services["alerts"]).connect()
-    alerts.publish(f"stations/{A1}/readings", "{}")  # refused
-    alerts.publish("alerts/breach/X", "ok")
+    assert alerts.publish("alerts/breach/X", "ok") in ("Success", "No matching subscribers")
+    assert alerts.publish(f"stations/{A1}/readings", "{}") == "Not authorized"
     simulators = Client(auth_broker.port, "simulators", services["simulators"]).connect()
-    simulators.publish(f"stations/{A1}/readings", "sim")
-    simulators.publish("alerts/breach/X", "forged")  # refused
+    assert simulators.publish(f"stations/{A1}/readings", "sim") == "Success"
+    assert simulators.publish("alerts/breach/X", "forged") == "Not authorized"
     wait_for(lambda: len(listener.received) >= 1, timeout=10)
     time.sleep(0.5)
     # only the simulators' reading reached the readings topic; '#' gave the ingest account
