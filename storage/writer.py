@@ -86,6 +86,21 @@ ON CONFLICT (station_id, parameter, bucket) DO UPDATE SET
                                           WHERE s.station_id = h.station_id) >= 2700
 """
 
+# Concurrent writers (workers sharing the subscription) may add different hours of one
+# day at once. The daily row is recomputed from the hourly rows, so it must see every other
+# writer's hours: each transaction first takes a lock per (station, parameter, local day) it
+# touches, in one sorted order (no deadlock); the daily statement that follows takes a fresh
+# snapshot (READ COMMITTED) that includes what the lock's previous holder committed.
+_LOCK_DAYS = """
+SELECT count(pg_advisory_xact_lock(k)) FROM (
+    SELECT DISTINCT hashtextextended(
+        n.station_id || '/' || n.parameter || '/' || (n.ts AT TIME ZONE st.timezone)::date, 7
+    ) AS k
+    FROM new_readings n JOIN stations st ON st.station_id = n.station_id
+    ORDER BY k
+) days
+"""
+
 # Daily = the station's local calendar day; mean of the valid hourly means (HJ 663).
 _REFRESH_DAILY = """
 INSERT INTO readings_daily AS d
@@ -175,6 +190,7 @@ def write_batch(
                     "hi": max(timestamps) + timedelta(hours=24),
                 }
                 cur.execute(_REFRESH_HOURLY)
+                cur.execute(_LOCK_DAYS)
                 cur.execute(_REFRESH_DAILY, window)
                 cur.execute(_REFRESH_LATEST)
                 if after_write is not None:
