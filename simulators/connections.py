@@ -16,8 +16,9 @@ import logging
 import selectors
 import socket
 import time
+from collections import deque
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +34,11 @@ log = logging.getLogger(__name__)
 _READ, _WRITE = selectors.EVENT_READ, selectors.EVENT_WRITE
 _MISC_EVERY_S = 1.0  # keepalive pings and retries (paho's loop_misc)
 _BACKOFF_MAX_S = 30.0
+# After a reconnect a station sends its readings of this many seconds again: a broker that
+# restarted may have acknowledged them without delivering them (Mosquitto saves its state
+# every 5 s and does not restore shared subscriptions; RELIABILITY.md). Ingest stores a
+# repeated reading once.
+RESEND_WINDOW_S = 10.0
 
 
 class CredentialsError(ValueError):
@@ -75,6 +81,15 @@ class StationLink:
     retry_at: float | None = None
     backoff_s: float = 1.0
     refusal: str | None = None  # the broker's last CONNACK failure, e.g. "Not authorized"
+    ever_connected: bool = False
+    # (monotonic time, topic, payload) of the readings of the last RESEND_WINDOW_S
+    recent: deque[tuple[float, str, bytes]] = field(default_factory=deque)
+
+    def remember(self, topic: str, payload: bytes) -> None:
+        now = time.monotonic()
+        self.recent.append((now, topic, payload))
+        while self.recent and self.recent[0][0] < now - RESEND_WINDOW_S:
+            self.recent.popleft()
 
 
 class StationConnections:
@@ -118,6 +133,16 @@ class StationConnections:
             return
         link.connected, link.refusal, link.backoff_s = True, None, 1.0
         client.publish(status_topic(link.station.station_id), ONLINE, qos=1, retain=True)
+        if link.ever_connected:
+            horizon = time.monotonic() - RESEND_WINDOW_S
+            resent = [(t, p) for at, t, p in link.recent if at >= horizon]
+            for topic, payload in resent:
+                client.publish(topic, payload, qos=1)
+            if resent:
+                log.info(
+                    "%s: sent %d recent reading(s) again", link.station.station_id, len(resent)
+                )
+        link.ever_connected = True
 
     def _on_disconnect(
         self, client: mqtt.Client, link: StationLink, flags: Any, reason: Any, properties: Any
@@ -195,6 +220,8 @@ class StationConnections:
         link = self.links[station_id]
         if not link.connected:
             return None
+        if topic.endswith("/readings"):
+            link.remember(topic, payload)
         return link.client.publish(topic, payload, qos=qos, retain=retain)
 
     def drop(self, station_id: str) -> None:

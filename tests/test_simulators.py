@@ -587,3 +587,48 @@ def test_backfill_through_the_broker_stores_a_day_per_message(database_url, make
     )
     assert count(database_url, "SELECT count(*) FROM dead_letters") == 0
     assert count(database_url, "SELECT count(*) FROM readings_daily WHERE valid") >= 7 * 6
+
+
+def test_station_sends_its_recent_readings_again_after_the_broker_restarts(broker):
+    """A restarted broker may have acknowledged readings it never delivered; a station sends
+    the last RESEND_WINDOW_S seconds again once it is back (ingest stores each once)."""
+    from paho.mqtt.packettypes import PacketTypes
+    from paho.mqtt.properties import Properties
+
+    from simulators.connections import StationConnections
+
+    (station,) = build_network(cities=1, stations_per_city=1, sections=0)
+    sid = station.station_id
+    seen: list[bytes] = []
+    listener = mqtt.Client(
+        callback_api_version=mqtt.CallbackAPIVersion.VERSION2,
+        client_id="resend-listener",
+        protocol=mqtt.MQTTv5,
+    )
+    listener.on_message = lambda c, u, m: seen.append(bytes(m.payload))
+    listener.on_connect = lambda c, u, f, r, p: c.subscribe(f"stations/{sid}/readings", qos=1)
+    expiry = Properties(PacketTypes.CONNECT)
+    expiry.SessionExpiryInterval = 300
+    listener.connect("127.0.0.1", broker.port, clean_start=False, properties=expiry)
+    listener.loop_start()
+    connections = StationConnections(Settings(mqtt_url=broker.url), [station])
+    try:
+        wait_for(listener.is_connected, timeout=10, what="the listener")
+        time.sleep(0.3)
+        assert connections.open(10) == 1
+        infos = [
+            connections.publish(sid, f"stations/{sid}/readings", f"r{i}".encode()) for i in range(3)
+        ]
+        assert connections.wait_published([i for i in infos if i is not None], 10)
+        wait_for(lambda: len(seen) == 3, timeout=10, what="the first copies")
+        broker.restart()
+
+        def resent() -> bool:
+            connections.poll(0.05)
+            return Counter(seen) == {b"r0": 2, b"r1": 2, b"r2": 2}
+
+        wait_for(resent, timeout=30, interval=0.0, what="the readings sent again")
+    finally:
+        connections.close()
+        listener.disconnect()
+        listener.loop_stop()
