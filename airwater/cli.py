@@ -493,6 +493,27 @@ def cmd_report(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+# drop_chunks removes whole chunks whose every row is older than the cutoff (TimescaleDB, any
+# licence); the daily rollups, which the reports read, are a plain table and stay.
+_SHOW_OLD_CHUNKS = "SELECT show_chunks(%s::regclass, older_than => now() - %s::interval)"
+_DROP_OLD_CHUNKS = "SELECT drop_chunks(%s::regclass, older_than => now() - %s::interval)"
+
+
+def cmd_retention(args: argparse.Namespace, settings: Settings) -> int:
+    from storage.db import connect
+
+    ages = {"readings": args.older_than, "readings_hourly": args.hourly_older_than}
+    with connect(_require_database(settings), autocommit=True) as conn:
+        for table, age in ages.items():
+            if age is None:
+                continue
+            query = _SHOW_OLD_CHUNKS if args.dry_run else _DROP_OLD_CHUNKS
+            chunks = [row[0] for row in conn.execute(query, (table, age))]
+            verb = "would drop" if args.dry_run else "dropped"
+            console.print(f"{table}: {verb} {len(chunks)} chunk(s) older than {age}")
+    return 0
+
+
 def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
     from ingest.__main__ import main as ingest_main
 
@@ -556,6 +577,20 @@ def build_parser() -> argparse.ArgumentParser:
         help="air rows to show besides the national value (default city)",
     )
     report.set_defaults(handler=cmd_report)
+
+    retention = sub.add_parser(
+        "retention",
+        help="drop raw readings (and hourly rollups) older than an age, whole chunks at a "
+        "time (drop_chunks); daily rollups and so the reports are kept. Run it from cron.",
+    )
+    retention.add_argument(
+        "--older-than", required=True, help="age of readings to drop, e.g. '5 years'"
+    )
+    retention.add_argument(
+        "--hourly-older-than", help="age of hourly rollups to drop (default: keep them)"
+    )
+    retention.add_argument("--dry-run", action="store_true", help="list, do not drop")
+    retention.set_defaults(handler=cmd_retention)
 
     stations = sub.add_parser("stations", help="the station registry")
     stations_sub = stations.add_subparsers(dest="stations_command", required=True, metavar="ACTION")
