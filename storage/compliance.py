@@ -6,11 +6,13 @@ One Python API for the CLI and the REST API: ``air_report``, ``water_report`` an
 
 from __future__ import annotations
 
+import hashlib
 import statistics
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import date
-from typing import Any, Literal
+from pathlib import Path
+from typing import Any, Literal, TypeVar
 
 import psycopg
 
@@ -94,15 +96,22 @@ SELECT station_id, name, city_code, city, province FROM stations WHERE kind = 'a
 ORDER BY station_id
 """
 
-# Monthly value of an item: mean of its daily values; the class reported for a month:
-# the worst one reported in it.
+# Monthly value of an item: mean of its daily values; the class reported for a month: the
+# worst one reported in it. One row per (section, item) with its months as arrays: a
+# national year is ~80 k rows instead of ~900 k, and the annual means are still taken in
+# Python (fmean) from exactly these monthly means.
 WATER_ITEM_MONTHS = """
-SELECT d.station_id, d.parameter, date_trunc('month', d.day)::date AS month,
-       avg(d.mean), max(d.max)
-FROM readings_daily d
-JOIN stations s ON s.station_id = d.station_id AND s.kind = 'surface_water'
-WHERE d.valid AND d.day BETWEEN %(start)s AND %(end)s
-GROUP BY 1, 2, 3
+WITH months AS (
+    SELECT d.station_id, d.parameter, date_trunc('month', d.day)::date AS month,
+           avg(d.mean) AS mean, max(d.max) AS worst
+    FROM readings_daily d
+    JOIN stations s ON s.station_id = d.station_id AND s.kind = 'surface_water'
+    WHERE d.valid AND d.day BETWEEN %(start)s AND %(end)s
+    GROUP BY 1, 2, 3
+)
+SELECT station_id, parameter, array_agg(month), array_agg(mean), array_agg(worst)
+FROM months
+GROUP BY 1, 2
 """
 
 WATER_SECTIONS = """
@@ -117,6 +126,76 @@ ANNUAL_CLASS_RULE = (
     "in each month, annual class = median of the monthly classes (the worse one when the "
     "median falls between two)."
 )
+
+
+# A cached report is served only while no transaction that changed its year's daily rollups,
+# or the station registry, has committed outside the snapshot the report was computed from
+# (triggers in 0007_scale.sql stamp each writer's transaction id in report_changes).
+CACHED_REPORT = """
+SELECT c.body FROM report_cache c
+WHERE c.kind = %(kind)s AND c.year = %(year)s AND c.rules = %(rules)s
+  AND NOT EXISTS (
+      SELECT 1 FROM report_changes ch
+      WHERE ch.year IN (c.year, 0) AND NOT pg_visible_in_snapshot(ch.xid, c.snapshot))
+"""
+
+STORE_REPORT = """
+INSERT INTO report_cache (kind, year, rules, snapshot, body)
+VALUES (%(kind)s, %(year)s, %(rules)s, %(snapshot)s::pg_snapshot, %(body)s)
+ON CONFLICT (kind, year) DO UPDATE SET
+    rules = excluded.rules, snapshot = excluded.snapshot, body = excluded.body,
+    computed_at = now()
+"""
+
+# The code a report depends on: a cache entry made by other rules or report code is ignored.
+_RULE_SOURCES = (
+    "storage/compliance.py",
+    "standards/limits.py",
+    "standards/parameters.py",
+    "standards/targets.py",
+    "standards/validity.py",
+    "standards/water.py",
+    "schemas/reports.py",
+)
+
+
+def _rules_fingerprint() -> str:
+    root = Path(__file__).resolve().parent.parent
+    digest = hashlib.sha256()
+    for name in _RULE_SOURCES:
+        digest.update((root / name).read_bytes())
+    return digest.hexdigest()[:16]
+
+
+RULES_FINGERPRINT = _rules_fingerprint()
+Report = TypeVar("Report", AirReport, WaterReport)
+
+
+def _cached(
+    conn: psycopg.Connection,
+    kind: str,
+    year: int,
+    model: type[Report],
+    compute: Callable[[], Report],
+) -> Report:
+    """The stored report of ``kind`` and ``year`` while it is still exact, else ``compute()``
+    (stored for the next call when the connection may write)."""
+    key = {"kind": kind, "year": year, "rules": RULES_FINGERPRINT}
+    row = conn.execute(CACHED_REPORT, key).fetchone()
+    if row is not None:
+        return model.model_validate_json(row[0])
+    snapshot = conn.execute("SELECT pg_current_snapshot()::text").fetchone()
+    report = compute()
+    try:
+        with conn.transaction():
+            conn.execute(
+                STORE_REPORT,
+                key
+                | {"snapshot": snapshot[0] if snapshot else None, "body": report.model_dump_json()},
+            )
+    except psycopg.errors.ReadOnlySqlTransaction:
+        pass  # a read-only transaction or a replica: computed each time
+    return report
 
 
 def _coverage(coverage: Coverage) -> CoverageOut:
@@ -169,6 +248,12 @@ def air_report(conn: psycopg.Connection, year: int, parameter: str = "pm25") -> 
     """Annual air quality of every station, every city and the nation for ``year``."""
     if parameter not in AIR_REPORT_PARAMETERS:
         raise ValueError(f"annual report parameter must be one of {AIR_REPORT_PARAMETERS}")
+    return _cached(
+        conn, f"air:{parameter}", year, AirReport, lambda: _air_report(conn, year, parameter)
+    )
+
+
+def _air_report(conn: psycopg.Connection, year: int, parameter: str) -> AirReport:
     start, end = date(year, 1, 1), date(year, 12, 31)
     limit_set = limit_set_for_period(start, end)
     annual_limit = limit_set.limit(parameter, "annual", 2)
@@ -331,17 +416,21 @@ def _median_class(monthly_classes: Sequence[float]) -> int:
 def water_report(conn: psycopg.Connection, year: int) -> WaterReport:
     """Annual class of every surface-water section, the class distribution, the Class I–III
     share against the 2027 target and the basin grades."""
+    return _cached(conn, "water", year, WaterReport, lambda: _water_report(conn, year))
+
+
+def _water_report(conn: psycopg.Connection, year: int) -> WaterReport:
     params = {"start": date(year, 1, 1), "end": date(year, 12, 31)}
     item_months: dict[str, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
     class_months: dict[str, list[float]] = defaultdict(list)
     months_seen: dict[str, set[date]] = defaultdict(set)
     with conn.cursor() as cur:
-        for station_id, parameter, month, mean, worst in cur.execute(WATER_ITEM_MONTHS, params):
-            months_seen[station_id].add(month)
+        for station_id, parameter, months, means, worst in cur.execute(WATER_ITEM_MONTHS, params):
+            months_seen[station_id].update(months)
             if parameter == "water_class":
-                class_months[station_id].append(worst)
+                class_months[station_id].extend(worst)
             else:
-                item_months[station_id][parameter].append(mean)
+                item_months[station_id][parameter].extend(means)
         sections_meta = cur.execute(WATER_SECTIONS).fetchall()
 
     sections = []
