@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo
 
 import psycopg
 
+from schemas.reports import AirAnnual, AirReport
 from storage.compliance import air_report, water_report
 from storage.writer import prepare_connection, write_batch
 
@@ -26,7 +27,7 @@ def _day(conn: psycopg.Connection, day: date, value: float) -> None:
     )
 
 
-def _station(report, station_id: str = STATION):  # type: ignore[no-untyped-def]
+def _station(report: AirReport, station_id: str = STATION) -> AirAnnual:
     return next(s for s in report.stations if s.id == station_id)
 
 
