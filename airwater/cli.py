@@ -505,6 +505,7 @@ def cmd_import(args: argparse.Namespace, settings: Settings) -> int:
             fmt=args.format,
             batch_rows=args.batch_rows,
             show_progress=not args.no_progress and console.is_terminal,
+            jobs=args.jobs,
         )
     except KeyboardInterrupt:
         console.print(
@@ -528,7 +529,11 @@ def cmd_import(args: argparse.Namespace, settings: Settings) -> int:
     table.add_row("dead letters (rejected readings)", f"{summary.rejected.total():,}")
     for reason, n in summary.rejected.most_common():
         table.add_row(f"  {reason}", f"{n:,}")
-    table.add_row("time", f"{summary.seconds:,.1f} s ({summary.readings_per_s:,.0f} readings/s)")
+    table.add_row(
+        "time",
+        f"{summary.seconds:,.1f} s ({summary.readings_per_s:,.0f} readings/s, "
+        f"{summary.jobs} job(s))",
+    )
     console.print(table)
     for failed in summary.files_failed:
         console.print(f"[red]not imported:[/red] {failed}")
@@ -652,6 +657,14 @@ def build_parser() -> argparse.ArgumentParser:
         default=100_000,
         help="readings per transaction for long CSV and Parquet (default 100000); a wide "
         "day file is written in one transaction",
+    )
+    importer_files.add_argument(
+        "--jobs",
+        type=int,
+        default=min(4, os.cpu_count() or 1),
+        metavar="N",
+        help="files written at once, each over its own database connection (default: the "
+        "cores, at most 4); 1 = one file after the other",
     )
     importer_files.add_argument(
         "--no-progress", action="store_true", help="no progress bar (logs and summary only)"

@@ -15,6 +15,7 @@ import csv
 import hashlib
 import io
 import logging
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
@@ -150,6 +151,9 @@ class ImportSummary:
     derived_skipped: int = 0
     rejected: Counter[str] = field(default_factory=Counter)
     seconds: float = 0.0
+    jobs: int = 1
+    # files are imported by up to ``jobs`` threads at once
+    lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     @property
     def readings_per_s(self) -> float:
@@ -835,10 +839,13 @@ def import_files(
     batch_rows: int = DEFAULT_BATCH_ROWS,
     show_progress: bool = False,
     on_batch: Callable[[ImportSummary], object] | None = None,
+    jobs: int = 1,
 ) -> ImportSummary:
     """Import ``paths`` (station lists first, then readings), resuming files the journal
-    shows unfinished and skipping finished ones."""
-    summary = ImportSummary(files=len(paths))
+    shows unfinished and skipping finished ones. With ``jobs`` > 1, that many files are
+    written at once, each over its own connection (the database does most of the work, and
+    it can use another core)."""
+    summary = ImportSummary(files=len(paths), jobs=max(1, jobs))
     started = time.perf_counter()
     planned: list[tuple[Path, Format]] = []
     for path in paths:
@@ -876,13 +883,19 @@ def import_files(
                 continue
             readings_files.append((path, file_format, sha256, size, counts, total))
         overall = progress.add_task("all files", total=sum(f[5] for f in readings_files), note="")
-        for path, file_format, sha256, _, counts, total in readings_files:
+
+        def import_one(item: tuple[Path, Format, bytes, int, FileCounts, int]) -> None:
+            path, file_format, sha256, _, counts, total = item
             if counts.rows:
                 log.info("%s: resuming after row %d", path, counts.rows)
             task = progress.add_task(path.name[-40:], total=total, note="")
+            own = summary.jobs > 1
+            file_conn = psycopg.connect(database_url) if own else conn
             try:
+                if own:
+                    prepare_connection(file_conn)
                 _import_readings_file(
-                    conn,
+                    file_conn,
                     path,
                     file_format,
                     sha256,
@@ -894,12 +907,25 @@ def import_files(
                     on_batch,
                 )
             except (OSError, ImportFileError, UnicodeDecodeError, ValueError) as exc:
-                conn.rollback()
+                file_conn.rollback()
                 log.error("cannot import %s: %s", path, exc)
-                summary.files_failed.append(str(path))
-                continue
-            summary.files_imported += 1
-            progress.update(task, completed=total)
+                with summary.lock:
+                    summary.files_failed.append(str(path))
+                return
+            finally:
+                if own:
+                    file_conn.close()
+            with summary.lock:
+                summary.files_imported += 1
+            progress.update(task, completed=total, visible=not own)
+
+        if summary.jobs == 1:
+            for item in readings_files:
+                import_one(item)
+        else:
+            with ThreadPoolExecutor(summary.jobs, thread_name_prefix="import") as pool:
+                for done in [pool.submit(import_one, item) for item in readings_files]:
+                    done.result()
     summary.seconds = time.perf_counter() - started
     return summary
 
@@ -956,35 +982,48 @@ def _import_readings_file(
         upcoming: Future[_Batch | None] | None = fetch()
         while upcoming is not None and (batch := upcoming.result()) is not None:
             upcoming = fetch() if not batch.last else None
-            with conn.transaction():
-                # The writer's daily refresh tests each touched day against new_readings;
-                # with default work_mem a bulk batch's set does not fit in a hash and the
-                # test turns quadratic (minutes per batch). JIT only adds compile time here.
-                conn.execute(_BULK_SESSION)
-                result = write_batch(conn, batch.readings, batch.dead_letters)
-                counts.rejected.update(batch.rejected)
-                conn.execute(
-                    _JOURNAL_ADVANCE,
-                    {
-                        "rows": batch.rows_end,
-                        "offset": batch.offset_end,
-                        "stored": result.inserted,
-                        "duplicates": result.duplicates,
-                        "empty": batch.empty,
-                        "skipped": batch.derived_skipped,
-                        "rejected": Jsonb(dict(counts.rejected)),
-                        "last": batch.last,
-                        "sha256": sha256,
-                    },
-                )
+            rejected = counts.rejected + batch.rejected
+            for attempt in range(1, 6):
+                try:
+                    with conn.transaction():
+                        # The writer's daily refresh tests each touched day against
+                        # new_readings; with default work_mem a bulk batch's set does not fit
+                        # in a hash and the test turns quadratic (minutes per batch). JIT
+                        # only adds compile time here.
+                        conn.execute(_BULK_SESSION)
+                        result = write_batch(conn, batch.readings, batch.dead_letters)
+                        conn.execute(
+                            _JOURNAL_ADVANCE,
+                            {
+                                "rows": batch.rows_end,
+                                "offset": batch.offset_end,
+                                "stored": result.inserted,
+                                "duplicates": result.duplicates,
+                                "empty": batch.empty,
+                                "skipped": batch.derived_skipped,
+                                "rejected": Jsonb(dict(rejected)),
+                                "last": batch.last,
+                                "sha256": sha256,
+                            },
+                        )
+                    break
+                except (psycopg.errors.DeadlockDetected, psycopg.errors.SerializationFailure):
+                    # another job wrote overlapping rows in another order; the batch rolled
+                    # back whole, so it is written again
+                    if attempt == 5:
+                        raise
+                    log.info("%s: batch collided with another job; writing it again", path)
+                    time.sleep(0.1 * attempt)
+            counts.rejected = rejected
             file_stored += result.inserted
             file_duplicates += result.duplicates
-            summary.values += batch.values
-            summary.stored += result.inserted
-            summary.duplicates += result.duplicates
-            summary.empty += batch.empty
-            summary.derived_skipped += batch.derived_skipped
-            summary.rejected.update(batch.rejected)
+            with summary.lock:
+                summary.values += batch.values
+                summary.stored += result.inserted
+                summary.duplicates += result.duplicates
+                summary.empty += batch.empty
+                summary.derived_skipped += batch.derived_skipped
+                summary.rejected.update(batch.rejected)
             advance(
                 batch.values,
                 f"new {file_stored:,} · dup {file_duplicates:,}"

@@ -304,3 +304,44 @@ def test_peak_memory_of_a_million_value_import_is_bounded(db, tmp_path):
     peak_kib = int(result.stdout.split("maxrss_kib")[1])
     assert count(db, "SELECT count(*) FROM readings") == 7 * 24 * 6 * 400 - 7
     assert peak_kib < 400 * 1024, f"peak RSS {peak_kib / 1024:.0f} MiB"
+
+
+def test_parallel_jobs_store_overlapping_files_exactly_once(db, tmp_path):
+    """Three jobs at once, on day files and long files that overlap them (same station-days
+    in another order): every reading once, rollups right, the summary adds up."""
+    stations = _write(
+        tmp_path / "stations.csv",
+        "code,name,city,longitude,latitude\n1001A,A,Beijing,116.3,39.8\n"
+        "1002A,B,Beijing,116.1,40.2\n",
+    )
+    days = [
+        _wide_file(
+            tmp_path / f"china_sites_202502{d:02d}.csv", f"202502{d:02d}", ["1001A", "1002A"]
+        )
+        for d in range(1, 7)
+    ]
+    # long files holding the same PM2.5 hours of 2 and 3 February, newest first
+    overlap = _write(
+        tmp_path / "overlap.csv",
+        "station,parameter,ts,value\n"
+        + "".join(
+            f"{code},pm25,2025-02-{d:02d}T{h:02d}:00:00+08:00,{10 + h + i}\n"
+            for d in (3, 2)
+            for h in reversed(range(24))
+            for i, code in enumerate(("1001A", "1002A"))
+            if not (h == 3 and i == 0)
+        ),
+    )
+    summary = import_files(db, [stations, *days, overlap], jobs=3)
+    assert summary.jobs == 3 and summary.files_failed == []
+    expected = 6 * (6 * 24 * 2 - 1)
+    assert count(db, "SELECT count(*) FROM readings") == expected
+    assert summary.stored == expected
+    assert summary.duplicates == 2 * (24 * 2 - 1)  # the overlap, whichever job came second
+    duplicates = count(
+        db,
+        "SELECT count(*) FROM (SELECT 1 FROM readings GROUP BY station_id, parameter, ts"
+        " HAVING count(*) > 1) d",
+    )
+    assert duplicates == 0
+    assert_rollups_match_readings(db)
