@@ -86,19 +86,24 @@ ON CONFLICT (station_id, parameter, bucket) DO UPDATE SET
                                           WHERE s.station_id = h.station_id) >= 2700
 """
 
-# Concurrent writers (workers sharing the subscription) may add different hours of one
-# day at once. The daily row is recomputed from the hourly rows, so it must see every other
-# writer's hours: each transaction first takes a lock per (station, parameter, local day) it
-# touches, in one sorted order (no deadlock); the daily statement that follows takes a fresh
-# snapshot (READ COMMITTED) that includes what the lock's previous holder committed.
-_LOCK_DAYS = """
-SELECT count(pg_advisory_xact_lock(k)) FROM (
-    SELECT DISTINCT hashtextextended(
+# Concurrent writers (workers sharing the subscription, import jobs) may add different hours
+# of one day at once. The daily row is recomputed from the hourly rows, so it must see every
+# other writer's hours: each transaction first takes the locks of the (station, parameter,
+# local day) keys it touches, in one sorted order (no deadlock); the daily statement that
+# follows takes a fresh snapshot (READ COMMITTED) that includes what the lock's previous
+# holder committed. The keys are hashed into DAY_LOCK_SLOTS locks, so a batch of 100,000
+# water samples (each its own day) holds at most that many (PostgreSQL's lock table is
+# shared and small); writers of different days rarely share a slot, and a shared slot only
+# makes them recompute one after the other.
+DAY_LOCK_SLOTS = 256  # lock ids 1096220672 (0x41570000) + slot
+_LOCK_DAYS = f"""
+SELECT count(pg_advisory_xact_lock(1096220672 + slot)) FROM (
+    SELECT DISTINCT abs(hashtextextended(
         n.station_id || '/' || n.parameter || '/' || (n.ts AT TIME ZONE st.timezone)::date, 7
-    ) AS k
+    ) % {DAY_LOCK_SLOTS}) AS slot
     FROM new_readings n JOIN stations st ON st.station_id = n.station_id
-    ORDER BY k
-) days
+    ORDER BY slot
+) slots
 """
 
 # Daily = the station's local calendar day; mean of the valid hourly means (HJ 663).

@@ -120,3 +120,36 @@ def test_written_twice_changes_nothing(database_url):
     assert (second.inserted, second.duplicates) == (0, 24)
     assert before == after
     assert letters == (1,)
+
+
+def test_a_batch_of_many_station_days_holds_a_bounded_number_of_locks(database_url):
+    """Each (station, parameter, day) recomputed is locked against concurrent writers, hashed
+    into DAY_LOCK_SLOTS locks: a batch of water samples (each its own day) must not fill
+    PostgreSQL's shared lock table ("out of shared memory")."""
+    from standards.parameters import CATALOGUE
+    from storage.writer import DAY_LOCK_SLOTS
+
+    stations = ["W-YANGTZE-01", "W-TAIHU-01", "110000-A001", "110000-A002"]
+    start = datetime(2024, 6, 1, 4, tzinfo=UTC)
+    received = datetime.now(UTC)
+    rows = [
+        (station, parameter, start + timedelta(days=day), 1.0 + day % 7, received)
+        for station in stations
+        for parameter in CATALOGUE
+        for day in range(60)
+    ]
+    held: list[int] = []
+
+    def count_locks(cur: psycopg.Cursor) -> None:
+        row = cur.execute(
+            "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND pid = pg_backend_pid()"
+        ).fetchone()
+        assert row is not None
+        held.append(int(row[0]))
+
+    with psycopg.connect(database_url) as conn:
+        prepare_connection(conn)
+        result = write_batch(conn, rows, after_write=count_locks)
+    assert result.inserted == len(rows) == 4 * len(CATALOGUE) * 60  # > 7,000 station-days
+    assert 0 < held[0] <= DAY_LOCK_SLOTS
+    assert_rollups_match_readings(database_url)
