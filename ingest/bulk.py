@@ -991,7 +991,7 @@ def _import_readings_file(
                         # in a hash and the test turns quadratic (minutes per batch). JIT
                         # only adds compile time here.
                         conn.execute(_BULK_SESSION)
-                        result = write_batch(conn, batch.readings, batch.dead_letters)
+                        result = write_batch(conn, batch.readings, batch.dead_letters, bulk=True)
                         conn.execute(
                             _JOURNAL_ADVANCE,
                             {

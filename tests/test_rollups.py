@@ -6,12 +6,14 @@ import random
 from datetime import UTC, datetime, timedelta
 
 import psycopg
+import pytest
 
 from storage.writer import DeadLetter, prepare_connection, write_batch
 from tests.support import assert_rollups_match_readings
 
 
-def test_rollups_equal_recomputation_after_shuffled_batches_with_duplicates(database_url):
+@pytest.mark.parametrize("bulk", [False, True], ids=["ingest", "bulk"])
+def test_rollups_equal_recomputation_after_shuffled_batches_with_duplicates(database_url, bulk):
     rng = random.Random(20261128)
     start = datetime(2026, 2, 27, 10, tzinfo=UTC)
     received = datetime(2026, 11, 28, tzinfo=UTC)
@@ -42,7 +44,7 @@ def test_rollups_equal_recomputation_after_shuffled_batches_with_duplicates(data
         prepare_connection(conn)
         inserted = duplicate_count = 0
         for i in range(0, len(stream), 137):
-            result = write_batch(conn, stream[i : i + 137])
+            result = write_batch(conn, stream[i : i + 137], bulk=bulk)
             inserted += result.inserted
             duplicate_count += result.duplicates
     assert inserted == len(readings)
@@ -152,4 +154,40 @@ def test_a_batch_of_many_station_days_holds_a_bounded_number_of_locks(database_u
         result = write_batch(conn, rows, after_write=count_locks)
     assert result.inserted == len(rows) == 4 * len(CATALOGUE) * 60  # > 7,000 station-days
     assert 0 < held[0] <= DAY_LOCK_SLOTS
+    assert_rollups_match_readings(database_url)
+
+
+def test_bulk_write_racing_another_writer_of_the_same_key_falls_back_and_counts_it_once(
+    database_url,
+):
+    """The bulk path inserts without ON CONFLICT; a key another transaction stores meanwhile
+    makes it fail on the unique index, and the batch is written the usual way instead."""
+    import threading
+    import time
+
+    received = datetime(2026, 11, 28, tzinfo=UTC)
+    start = datetime(2025, 5, 1, tzinfo=UTC)
+    batch = [
+        ("110000-A001", "pm25", start + timedelta(hours=h), 20.0 + h, received) for h in range(48)
+    ]
+    contested = batch[30]
+    with psycopg.connect(database_url) as rival, psycopg.connect(database_url) as conn:
+        prepare_connection(rival)
+        prepare_connection(conn)
+        results = []
+        with rival.transaction():
+            write_batch(rival, [contested])  # stored, not yet committed
+            thread = threading.Thread(
+                target=lambda: results.append(write_batch(conn, batch, bulk=True))
+            )
+            thread.start()
+            time.sleep(1.0)  # the bulk insert now waits for the rival's key
+            assert thread.is_alive()
+        thread.join(30)
+    assert results and (results[0].inserted, results[0].duplicates) == (47, 1)
+    with psycopg.connect(database_url) as check:
+        row = check.execute(
+            "SELECT count(*), sum(value) FROM readings WHERE station_id = '110000-A001'"
+        ).fetchone()
+    assert row == (48, sum(r[3] for r in batch))
     assert_rollups_match_readings(database_url)
