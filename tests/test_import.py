@@ -285,11 +285,14 @@ def test_peak_memory_of_a_million_value_import_is_bounded(db, tmp_path):
         files.append(
             _wide_file(tmp_path / f"china_sites_202501{day:02d}.csv", f"202501{day:02d}", codes)
         )
+    # VmHWM: the peak RSS of this process image. (ru_maxrss would not do: Linux carries the
+    # forked pytest parent's RSS across exec into it, ~500 MiB late in the suite.)
     script = (
-        "import resource, sys\n"
+        "import re, sys\n"
         "from airwater.cli import main\n"
         "code = main(sys.argv[1:])\n"
-        "print('maxrss_kib', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)\n"
+        "status = open('/proc/self/status').read()\n"
+        "print('maxrss_kib', re.search(r'VmHWM:\\s+(\\d+) kB', status).group(1))\n"
         "sys.exit(code)\n"
     )
     result = subprocess.run(
