@@ -41,7 +41,13 @@ from rich.progress import (
 )
 from rich.text import Text
 
-from ingest.validate import SENTINELS, WATER_KINDS, StationDirectory, StationInfo
+from ingest.validate import (
+    SENTINELS,
+    WATER_KINDS,
+    StationDirectory,
+    StationInfo,
+    stations_of,
+)
 from schemas.payloads import EARLIEST_TS, Reason
 from schemas.stations import Station
 from standards.parameters import CATALOGUE, canonical_parameter
@@ -824,10 +830,7 @@ def _progress(enabled: bool) -> Progress:
 def _loader(database_url: str) -> Callable[[], dict[str, StationInfo]]:
     def load() -> dict[str, StationInfo]:
         with psycopg.connect(database_url) as conn:
-            rows = conn.execute(
-                "SELECT station_id, timezone, kind, waterbody, active FROM stations"
-            ).fetchall()
-        return {r[0]: StationInfo(r[0], ZoneInfo(r[1]), r[2], r[3], r[4]) for r in rows}
+            return stations_of(conn)
 
     return load
 

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
+import psycopg
 from psycopg_pool import ConnectionPool
 
 from schemas.payloads import (
@@ -91,12 +92,17 @@ class StationDirectory:
         self._stations[station.station_id] = station
 
 
+def stations_of(conn: psycopg.Connection) -> dict[str, StationInfo]:
+    """What validation needs of every station in the registry."""
+    rows = conn.execute(
+        "SELECT station_id, timezone, kind, waterbody, active FROM stations"
+    ).fetchall()
+    return {r[0]: StationInfo(r[0], ZoneInfo(r[1]), r[2], r[3], r[4]) for r in rows}
+
+
 def load_stations(pool: ConnectionPool) -> dict[str, StationInfo]:
     with pool.connection() as conn:
-        rows = conn.execute(
-            "SELECT station_id, timezone, kind, waterbody, active FROM stations"
-        ).fetchall()
-    return {r[0]: StationInfo(r[0], ZoneInfo(r[1]), r[2], r[3], r[4]) for r in rows}
+        return stations_of(conn)
 
 
 @dataclass(slots=True)
