@@ -147,21 +147,22 @@ ON CONFLICT (station_id, parameter, bucket) DO UPDATE SET
 # makes them recompute one after the other.
 DAY_LOCK_SLOTS = 256  # lock ids 1096220672 (0x41570000) + slot
 _LOCK_DAYS = f"""
-SELECT count(pg_advisory_xact_lock(1096220672 + slot)) FROM (
-    SELECT DISTINCT abs(hashtextextended(
-        n.station_id || '/' || n.parameter || '/' || (n.ts AT TIME ZONE st.timezone)::date, 7
-    ) % {DAY_LOCK_SLOTS}) AS slot
+WITH days AS (
+    SELECT DISTINCT n.station_id, n.parameter, st.timezone,
+           (n.ts AT TIME ZONE st.timezone)::date AS day
     FROM new_readings n JOIN stations st ON st.station_id = n.station_id
+), slots AS (
+    SELECT DISTINCT abs(hashtextextended(
+        station_id || '/' || parameter || '/' || day, 7) % {DAY_LOCK_SLOTS}) AS slot
+    FROM days
     ORDER BY slot
-) slots
-"""
-
-# The first and last instant of the local days the batch touched: the daily statement reads
-# the hourly rows of exactly those days (bounds as constants, for chunk exclusion).
-_TOUCHED_DAYS_BOUNDS = """
-SELECT min(((n.ts AT TIME ZONE st.timezone)::date)::timestamp AT TIME ZONE st.timezone),
-       max(((n.ts AT TIME ZONE st.timezone)::date + 1)::timestamp AT TIME ZONE st.timezone)
-FROM new_readings n JOIN stations st ON st.station_id = n.station_id
+)
+-- also the first and last instant of those local days: the daily statement reads the hourly
+-- rows of exactly those days (bounds as constants, for chunk exclusion)
+SELECT (SELECT count(pg_advisory_xact_lock(1096220672 + slot)) FROM slots),
+       min(day::timestamp AT TIME ZONE timezone),
+       max((day + 1)::timestamp AT TIME ZONE timezone)
+FROM days
 """
 
 # Daily = the station's local calendar day; mean of the valid hourly means (HJ 663).
@@ -290,10 +291,9 @@ def _write(
                     cur.execute(_REFRESH_HOURLY_BULK, {"first_hour": first_hour, "last": last})
                 else:
                     cur.execute(_REFRESH_HOURLY)
-                cur.execute(_LOCK_DAYS)
-                bounds = cur.execute(_TOUCHED_DAYS_BOUNDS).fetchone()
-                assert bounds is not None
-                cur.execute(_REFRESH_DAILY, {"lo": bounds[0], "hi": bounds[1]})
+                locked = cur.execute(_LOCK_DAYS).fetchone()
+                assert locked is not None
+                cur.execute(_REFRESH_DAILY, {"lo": locked[1], "hi": locked[2]})
                 cur.execute(_REFRESH_LATEST)
                 if after_write is not None:
                     after_write(cur)
