@@ -92,6 +92,16 @@ def settled(database_url: str) -> int:
     )
 
 
+def wait_settled(database_url: str, messages: list[Message], after: str) -> float:
+    """Wait until every published message is stored or dead-lettered; returns the time."""
+    wait_for(
+        lambda: settled(database_url) == len(messages),
+        timeout=120,
+        what=f"{len(messages)} messages settled after {after}",
+    )
+    return time.monotonic()
+
+
 def tally(database_url: str, messages: list[Message]) -> dict[str, int]:
     """Published, stored, dead-lettered, lost and duplicated, from the database."""
     with psycopg.connect(database_url) as conn:
@@ -242,12 +252,7 @@ def test_kill_9_mid_batch_loses_and_doubles_nothing(make_worker, publisher, data
     resume_s = wait_resumed(lambda: stored(database_url), at_kill)
     sender.join(timeout=180)
     assert not sender.is_alive()
-    wait_for(
-        lambda: settled(database_url) == len(messages),
-        timeout=120,
-        what=f"{len(messages)} messages settled after restart",
-    )
-    drained_at = time.monotonic()
+    drained_at = wait_settled(database_url, messages, "restart")
     time.sleep(1)  # anything redelivered after this point must not add rows
     assert at_kill < len(good(messages))
     figures = assert_exactly_once(database_url, messages)
@@ -284,12 +289,7 @@ def test_database_restart_mid_stream_loses_nothing(
     back_at = time.monotonic()
     resume_s = wait_resumed(lambda: settled(database_url), settled(database_url))
     sender.join(timeout=180)
-    wait_for(
-        lambda: settled(database_url) == len(messages),
-        timeout=120,
-        what=f"{len(messages)} messages settled after the restart",
-    )
-    drained_at = time.monotonic()
+    drained_at = wait_settled(database_url, messages, "the restart")
     assert worker.process is not None and worker.process.poll() is None, "worker survived"
     time.sleep(1)
     figures = assert_exactly_once(database_url, messages)
@@ -322,12 +322,7 @@ def test_database_down_10_s_mid_stream_loses_nothing(
     back_at = time.monotonic()
     resume_s = wait_resumed(lambda: settled(database_url), settled(database_url))
     sender.join(timeout=180)
-    wait_for(
-        lambda: settled(database_url) == len(messages),
-        timeout=120,
-        what=f"{len(messages)} messages settled after the outage",
-    )
-    drained_at = time.monotonic()
+    drained_at = wait_settled(database_url, messages, "the outage")
     assert worker.process is not None and worker.process.poll() is None, "worker survived"
     time.sleep(1)
     figures = assert_exactly_once(database_url, messages)
@@ -446,12 +441,7 @@ def test_database_unreachable_60_s_holds_messages_at_the_broker_in_bounded_memor
         assert held >= paced.acked_between(outage_began, sampled_at - 1), (held, late)
         resume_s = wait_resumed(lambda: settled(database_url), before)
         paced.wait_all_acked()
-        wait_for(
-            lambda: settled(database_url) == len(messages),
-            timeout=120,
-            what=f"{len(messages)} messages settled after the outage",
-        )
-        drained_at = time.monotonic()
+        drained_at = wait_settled(database_url, messages, "the outage")
         assert worker.process.poll() is None, "the worker survived the outage"
         assert rss_peak - rss_start < 100, f"RSS grew {rss_peak - rss_start:.1f} MiB"
         assert unacked_peak <= 2 * batch
@@ -521,12 +511,7 @@ def test_broker_restart_mid_stream_loses_nothing_published(
             if t >= stopped_at - 2 * AUTOSAVE_S
         ]
         replayed = publisher.publish_all(window)
-        wait_for(
-            lambda: settled(database_url) == len(messages),
-            timeout=120,
-            what=f"{len(messages)} messages settled after the stations' re-send",
-        )
-        drained_at = time.monotonic()
+        drained_at = wait_settled(database_url, messages, "the stations' re-send")
         assert worker.process is not None and worker.process.poll() is None
         time.sleep(1)
         figures = assert_exactly_once(database_url, messages)
@@ -623,12 +608,7 @@ def test_one_of_several_workers_killed_mid_stream_loses_nothing(
     held_by_dead_session = len(messages) - survivors_settled
     make_worker(client_ids[-1]).start()  # the restart policy: same client id, same session
     restarted_at = time.monotonic()
-    wait_for(
-        lambda: settled(database_url) == len(messages),
-        timeout=120,
-        what=f"{len(messages)} messages settled after the killed worker came back",
-    )
-    drained_at = time.monotonic()
+    drained_at = wait_settled(database_url, messages, "the killed worker came back")
     for worker in running[:-1]:
         assert worker.terminate() == 0
     time.sleep(1)
