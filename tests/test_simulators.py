@@ -625,9 +625,10 @@ def test_station_sends_its_recent_readings_again_after_the_broker_restarts(broke
 
         def resent() -> bool:
             connections.poll(0.05)
-            return Counter(seen) == {b"r0": 2, b"r1": 2, b"r2": 2}
+            # QoS 1 is at least once: a copy more is allowed, one fewer is the failure
+            return set(seen) == {b"r0", b"r1", b"r2"} and min(Counter(seen).values()) >= 2
 
-        wait_for(resent, timeout=30, interval=0.0, what="the readings sent again")
+        wait_for(resent, timeout=60, interval=0.0, what="the readings sent again")
     finally:
         connections.close()
         listener.disconnect()
