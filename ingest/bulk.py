@@ -22,6 +22,7 @@ from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
@@ -46,13 +47,14 @@ from ingest.validate import (
     WATER_KINDS,
     StationDirectory,
     StationInfo,
+    out_of_range,
     stations_of,
 )
-from schemas.payloads import EARLIEST_TS, Reason
+from schemas.payloads import EARLIEST_TS, Reason, Rejection
 from schemas.stations import Station
-from standards.parameters import CATALOGUE, canonical_parameter
+from standards.parameters import CATALOGUE, canonical_parameter, implausible
 from standards.water import water_class
-from storage.writer import DeadLetter, ReadingRow, prepare_connection, write_batch
+from storage.writer import DeadLetter, ReadingRow, prepare_connection, write_isolating
 
 log = logging.getLogger(__name__)
 
@@ -292,6 +294,24 @@ class _Rejector:
         ]
 
 
+def _refused_row(
+    topic: str, index: int, rows: Sequence[ReadingRow], rejection: Rejection
+) -> DeadLetter:
+    """The dead letter of a reading the database refused, as a long-CSV row of its own
+    (the wide layout's source line holds a whole station column)."""
+    station_id, parameter, ts, value, received_at = rows[0]
+    row = f"{station_id},{parameter},{ts.isoformat()},{value!r}"
+    return DeadLetter(
+        topic,
+        station_id,
+        row.encode(),
+        rejection.reason,
+        f"{row}: {rejection.detail}",
+        received_at,
+        SOURCE,
+    )
+
+
 def _station_problem(info: StationInfo | None, station_id: str) -> tuple[str, str] | None:
     if info is None:
         return Reason.UNKNOWN_STATION, f"station {station_id!r} is not registered"
@@ -307,6 +327,9 @@ def _value_problem(parameter: str, value: float) -> tuple[str, str] | None:
         return Reason.SENTINEL_VALUE, f"{parameter} = {value:g} is a no-data marker"
     if value < 0 and not CATALOGUE[parameter].may_be_negative:
         return Reason.NEGATIVE_VALUE, f"{parameter} = {value:g} is negative"
+    if (bounds := implausible(parameter, value)) is not None:
+        rejection = out_of_range(parameter, value, bounds)
+        return rejection.reason, rejection.detail
     return None
 
 
@@ -985,7 +1008,6 @@ def _import_readings_file(
         upcoming: Future[_Batch | None] | None = fetch()
         while upcoming is not None and (batch := upcoming.result()) is not None:
             upcoming = fetch() if not batch.last else None
-            rejected = counts.rejected + batch.rejected
             for attempt in range(1, 6):
                 try:
                     with conn.transaction():
@@ -994,7 +1016,17 @@ def _import_readings_file(
                         # in a hash and the test turns quadratic (minutes per batch). JIT
                         # only adds compile time here.
                         conn.execute(_BULK_SESSION)
-                        result = write_batch(conn, batch.readings, batch.dead_letters, bulk=True)
+                        result = write_isolating(
+                            conn,
+                            batch.readings,
+                            batch.dead_letters,
+                            (),
+                            part_ends=None,
+                            refused=partial(_refused_row, reject.topic),
+                            bulk=True,
+                        )
+                        refused = Counter(r.dead_letter.reason for r in result.refused)
+                        rejected = counts.rejected + batch.rejected + refused
                         conn.execute(
                             _JOURNAL_ADVANCE,
                             {
@@ -1026,7 +1058,7 @@ def _import_readings_file(
                 summary.duplicates += result.duplicates
                 summary.empty += batch.empty
                 summary.derived_skipped += batch.derived_skipped
-                summary.rejected.update(batch.rejected)
+                summary.rejected.update(batch.rejected + refused)
             advance(
                 batch.values,
                 f"new {file_stored:,} · dup {file_duplicates:,}"

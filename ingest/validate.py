@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import psycopg
-from psycopg_pool import ConnectionPool
+from psycopg_pool import ConnectionPool, PoolTimeout
 
 from schemas.payloads import (
     EARLIEST_TS,
@@ -24,7 +24,7 @@ from schemas.payloads import (
     quote,
 )
 from schemas.stations import STATION_ID_PATTERN
-from standards.parameters import CATALOGUE
+from standards.parameters import CATALOGUE, PlausibleRange, implausible
 from standards.water import water_class
 from storage.writer import DeadLetter, ReadingRow
 
@@ -165,7 +165,24 @@ class Validator:
                 )
             )
 
-        self._check_message(outcome, reject, topic, payload, received_at)
+        marks = len(outcome.readings), len(outcome.new_stations)
+        try:
+            self._check_message(outcome, reject, topic, payload, received_at)
+        except (psycopg.Error, PoolTimeout):
+            raise  # the registry could not be read: the caller retries the batch
+        except Exception as exc:
+            # a bug of ours must not stop ingestion: the message is kept for replay
+            log.exception("validating a message on %s failed", stored_topic)
+            del outcome.readings[marks[0] :], outcome.new_stations[marks[1] :]
+            del outcome.dead_letters[first_dead_letter:]
+            overflow.clear()
+            reject(
+                Rejection(
+                    Reason.PROCESSING_FAILED,
+                    f"validation failed: {type(exc).__name__}: {str(exc)[:300]!r}",
+                ),
+                self.station_of_topic(topic),
+            )
         if overflow:
             counts = ", ".join(f"{reason} {n}" for reason, n in overflow.most_common())
             reject_station = outcome.dead_letters[-1].station_id
@@ -263,6 +280,8 @@ class Validator:
                         ),
                         station_id,
                     )
+                elif (bounds := implausible(parameter, value)) is not None:
+                    reject(out_of_range(parameter, value, bounds, ts), station_id)
                 else:
                     accepted[parameter] = value
             if station.kind in WATER_KINDS and "water_class" not in accepted:
@@ -280,6 +299,18 @@ class Validator:
         self.stations.add(station)
         log.warning("auto-registering unknown station %s as %s", station_id, kind)
         return station
+
+
+def out_of_range(
+    parameter: str, value: float, bounds: PlausibleRange, ts: datetime | None = None
+) -> Rejection:
+    """The rejection of a value beyond its parameter's plausible range."""
+    when = "" if ts is None else f" at {ts.isoformat()}"
+    return Rejection(
+        Reason.OUT_OF_RANGE,
+        f"{parameter} = {value:g}{when} is outside the plausible range "
+        f"{bounds.low:g}..{bounds.high:g} {CATALOGUE[parameter].unit} ({bounds.basis})",
+    )
 
 
 def _storable_topic(topic: str) -> str:

@@ -38,6 +38,9 @@ class Reason(StrEnum):
     TIMESTAMP_MISSING = "timestamp_missing"
     TIMESTAMP_INVALID = "timestamp_invalid"
     TIMESTAMP_FUTURE = "timestamp_future"
+    OUT_OF_RANGE = "out_of_range"  # beyond the parameter's plausible range
+    STORAGE_REJECTED = "storage_rejected"  # the database refused it; its message is the detail
+    PROCESSING_FAILED = "processing_failed"  # our own code raised on it (a bug, kept for replay)
 
 
 @dataclass(frozen=True, slots=True)

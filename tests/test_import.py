@@ -97,6 +97,7 @@ def test_long_csv_stores_good_rows_and_dead_letters_the_rest_by_reason(db, tmp_p
         "110000-A001,benzene,2025-01-01T08:00:00+08:00,1\n"
         "110000-A001,so2,2025-01-01T10:00:00+08:00,-3\n"
         "110000-A001,so2,2025-01-01T11:00:00+08:00,-999\n"
+        "110000-A001,pm25,2025-01-01T13:00:00+08:00,1e308\n"
         "110000-A001,so2,2099-01-01T11:00:00+08:00,5\n"
         "110000-A001,so2,2025-01-01T12:00:00+08:00,abc\n"
         "110000-A001,no2,yesterday,5\n",
@@ -110,6 +111,7 @@ def test_long_csv_stores_good_rows_and_dead_letters_the_rest_by_reason(db, tmp_p
         "unknown_parameter": 1,
         "negative_value": 1,
         "sentinel_value": 1,
+        "out_of_range": 1,
         "timestamp_future": 1,
         "non_numeric_value": 1,
         "timestamp_invalid": 1,

@@ -154,6 +154,7 @@ BAD_PAYLOADS = [
     (BEIJING, {"ts": "2026-03-01T08:00:00+08:00", "pm25": "high"}, "non_numeric_value"),
     (BEIJING, {"ts": "2026-03-01T08:00:00+08:00", "pm25": -3.5}, "negative_value"),
     (BEIJING, {"ts": "2026-03-01T08:00:00+08:00", "pm25": -999}, "sentinel_value"),
+    (BEIJING, {"ts": "2026-03-01T08:00:00+08:00", "pm25": 1e308}, "out_of_range"),
     (BEIJING, {"ts": "2099-01-01T00:00:00+08:00", "pm25": 3}, "timestamp_future"),
     (BEIJING, {"ts": "yesterday", "pm25": 3}, "timestamp_invalid"),
     (BEIJING, {"pm25": 3}, "timestamp_missing"),

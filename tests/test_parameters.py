@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from standards.parameters import ALIASES, CATALOGUE, canonical_parameter, conversion_factor
+from standards.parameters import (
+    ALIASES,
+    CATALOGUE,
+    PLAUSIBLE,
+    canonical_parameter,
+    conversion_factor,
+    implausible,
+)
 
 
 @pytest.mark.parametrize(
@@ -96,3 +103,31 @@ def test_stored_units_of_air_and_water_parameters():
 )
 def test_conversion_factor_of_a_unit_that_does_not_fit_is_none(unit, parameter):
     assert conversion_factor(unit, CATALOGUE[parameter]) is None
+
+
+def test_every_parameter_has_a_plausible_range_with_its_basis():
+    assert set(PLAUSIBLE) == set(CATALOGUE)
+    for name, bounds in PLAUSIBLE.items():
+        assert bounds.low < bounds.high and bounds.basis, name
+    # every AQI breakpoint of HJ 633 (the top ones, in the stored units) lies inside
+    top_breakpoints = {"pm25": 500, "pm10": 600, "so2": 2620, "no2": 3840, "co": 150, "o3": 1200}
+    for name, top in top_breakpoints.items():
+        assert PLAUSIBLE[name].high > 2 * top, name
+
+
+@pytest.mark.parametrize(
+    ("parameter", "value", "inside"),
+    [
+        ("pm25", 0.0, True),
+        ("pm25", 10_000.0, True),
+        ("pm25", 10_000.000001, False),
+        ("pm10", 9_985.0, True),  # the sand-dust record
+        ("ph", -0.01, False),
+        ("water_temp", -5.0, True),
+        ("water_temp", -5.01, False),
+        ("water_class", 6.0, True),
+        ("water_class", 7.0, False),
+    ],
+)
+def test_implausible_names_the_range_a_value_lies_outside(parameter, value, inside):
+    assert (implausible(parameter, value) is None) is inside

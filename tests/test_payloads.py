@@ -570,7 +570,11 @@ VALIDATION_REASONS = {
     Reason.NEGATIVE_VALUE,
     Reason.SENTINEL_VALUE,
     Reason.TIMESTAMP_FUTURE,
+    Reason.OUT_OF_RANGE,
+    Reason.PROCESSING_FAILED,
 }
+# Decided by the writer, when the database refuses a reading (tests/test_poison.py).
+WRITER_REASONS = {Reason.STORAGE_REJECTED}
 
 
 @pytest.mark.parametrize(("raw", "reason"), REASON_EXAMPLES, ids=lambda x: str(x)[:24])
@@ -584,7 +588,9 @@ def test_parser_gives_the_reason(raw, reason):
 
 
 def test_every_reason_not_left_to_validation_is_reachable_from_the_parser():
-    assert {reason for _, reason in REASON_EXAMPLES} == set(Reason) - VALIDATION_REASONS
+    assert {reason for _, reason in REASON_EXAMPLES} == set(
+        Reason
+    ) - VALIDATION_REASONS - WRITER_REASONS
 
 
 def test_payload_error_carries_the_rejection_and_its_sentence():

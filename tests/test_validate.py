@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -175,3 +176,56 @@ def test_topic_postgresql_cannot_store_is_quoted_in_the_dead_letter():
     assert dead.reason == "invalid_shape"
     assert dead.topic == "'stations/a\\x00b/readings'"
     assert "\x00" not in dead.detail
+
+
+@pytest.mark.parametrize(
+    ("station_id", "parameter", "limit"),
+    [
+        ("110000-A001", "pm25", 10_000.0),
+        ("110000-A001", "pm10", 20_000.0),
+        ("110000-A001", "so2", 57_000.0),
+        ("110000-A001", "no2", 20_500.0),
+        ("110000-A001", "co", 1_250.0),
+        ("110000-A001", "o3", 21_400.0),
+        ("W-RIVER", "ph", 14.0),
+        ("W-RIVER", "do", 50.0),
+        ("W-RIVER", "water_temp", 60.0),
+        ("W-RIVER", "fecal_coliform", 1e11),
+    ],
+)
+def test_value_at_the_plausible_limit_is_kept_one_step_beyond_is_out_of_range(
+    station_id, parameter, limit
+):
+    ts = "2026-03-01T08:00:00+08:00"
+    at_limit = validate(station_id, {"ts": ts, parameter: limit})
+    beyond = validate(station_id, {"ts": ts, parameter: math.nextafter(limit, math.inf)})
+    assert (parameter, limit) in [(r[1], r[3]) for r in at_limit.readings]
+    assert not at_limit.dead_letters
+    assert reasons(beyond) == ["out_of_range"]
+    assert parameter not in [r[1] for r in beyond.readings]
+    detail = beyond.dead_letters[0].detail
+    assert "outside the plausible range" in detail and f"..{limit:g} " in detail
+
+
+def test_sand_dust_pm10_near_ten_thousand_is_stored():
+    outcome = validate("110000-A001", {"ts": "2021-03-15T08:00:00+08:00", "pm10": 9985})
+    assert [r[3] for r in outcome.readings] == [9985.0] and not outcome.dead_letters
+
+
+def test_water_temperature_below_its_range_and_huge_values_are_out_of_range():
+    ts = "2026-03-01T08:00:00+08:00"
+    assert not validate("W-RIVER", {"ts": ts, "water_temp": -5}).dead_letters
+    assert reasons(validate("W-RIVER", {"ts": ts, "water_temp": -5.1})) == ["out_of_range"]
+    huge = validate("110000-A001", {"ts": ts, "pm25": 1e308, "pm10": 5e-324, "so2": -0.0})
+    assert reasons(huge) == ["out_of_range"]
+    assert sorted((r[1], r[3]) for r in huge.readings) == [("pm10", 5e-324), ("so2", 0.0)]
+
+
+def test_a_bug_of_the_validator_dead_letters_the_message_only(monkeypatch):
+    def broken(*args: object) -> None:
+        raise KeyError("a bug")
+
+    monkeypatch.setattr("ingest.validate.water_class", broken)
+    outcome = validate("W-RIVER", {"ts": "2026-03-01T08:00:00+08:00", "do": 6.0})
+    assert outcome.readings == [] and reasons(outcome) == ["processing_failed"]
+    assert outcome.dead_letters[0].detail == "validation failed: KeyError: \"'a bug'\""
