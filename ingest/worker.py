@@ -8,8 +8,10 @@ import queue
 import signal
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from types import FrameType
 
 import paho.mqtt.client as mqtt
@@ -23,8 +25,15 @@ from airwater.settings import Settings
 from alerts.evaluate import evaluate_batch
 from ingest import metrics
 from ingest.validate import Outcome, StationDirectory, Validator, load_stations
+from schemas.payloads import Rejection
 from storage.db import make_pool
-from storage.writer import WriteResult, prepare_connection, write_batch
+from storage.writer import (
+    DeadLetter,
+    ReadingRow,
+    WriteResult,
+    prepare_connection,
+    write_isolating,
+)
 
 log = logging.getLogger(__name__)
 
@@ -188,13 +197,15 @@ class IngestWorker:
 
     def _process(self, batch: list[Message]) -> bool:
         """Validate, write and commit the batch, then ack it; False if it could not commit
-        before a stop was asked (the messages stay unacked and will be redelivered)."""
+        before a stop was asked (the messages stay unacked and will be redelivered). A message
+        the database refuses becomes a dead letter; the rest of the batch is stored."""
         metrics.MESSAGES_RECEIVED.inc(len(batch))
         metrics.UNACKED.set(len(batch))
         delay = 0.5
         while True:
             try:
                 outcome = Outcome()
+                message_ends: list[int] = []
                 for message in batch:
                     self.validator.add_message(
                         outcome,
@@ -202,18 +213,22 @@ class IngestWorker:
                         message.payload,
                         datetime.fromtimestamp(message.received_at, tz=UTC),
                     )
+                    message_ends.append(len(outcome.readings))
                 started = time.perf_counter()
                 with self.pool.connection(timeout=5) as conn:
-                    result = write_batch(
+                    result = write_isolating(
                         conn,
                         outcome.readings,
                         outcome.dead_letters,
                         outcome.new_stations,
+                        part_ends=message_ends,
+                        refused=partial(_refused_message, batch),
                         after_write=evaluate_batch,
                     )
                 metrics.COMMIT_SECONDS.observe(time.perf_counter() - started)
                 break
-            except (psycopg.OperationalError, PoolTimeout) as exc:
+            except (psycopg.Error, PoolTimeout) as exc:
+                # the database is away or not set up (data errors are isolated by the writer)
                 metrics.DATABASE_ERRORS.inc()
                 if self.stopping.is_set() and time.monotonic() - self.stop_requested_at > 10:
                     log.error(
@@ -222,12 +237,14 @@ class IngestWorker:
                         len(batch),
                     )
                     return False
-                log.warning(
+                log.log(
+                    logging.WARNING if isinstance(exc, psycopg.OperationalError) else logging.ERROR,
                     "database write failed (%s); retrying in %.1f s, %d messages "
-                    "held unacknowledged",
-                    str(exc).strip().splitlines()[0],
+                    "held unacknowledged (mids %s)",
+                    _first_line(exc),
                     delay,
                     len(batch),
+                    _mids(batch),
                 )
                 time.sleep(delay)
                 delay = min(delay * 2, self.settings.db_retry_max_s)
@@ -246,7 +263,7 @@ class IngestWorker:
         metrics.BATCH_MESSAGES.observe(messages)
         metrics.READINGS_STORED.inc(result.inserted)
         metrics.READINGS_DUPLICATE.inc(result.duplicates)
-        for dead in outcome.dead_letters:
+        for dead in [*outcome.dead_letters, *(r.dead_letter for r in result.refused)]:
             metrics.DEAD_LETTERS.labels(dead.reason).inc()
         self.totals["stored"] += result.inserted
         self.totals["duplicates"] += result.duplicates
@@ -259,6 +276,34 @@ class IngestWorker:
             "%(dead_letters)d dead letters in %(batches)d batches",
             self.totals,
         )
+
+
+def _refused_message(
+    batch: Sequence[Message], index: int, rows: Sequence[ReadingRow], rejection: Rejection
+) -> DeadLetter:
+    """The dead letter of a message whose readings the database refused (the whole message:
+    it is what a station sent and what an operator replays)."""
+    message = batch[index]
+    log.error(
+        "message mid %d on %s: %s: %s",
+        message.mid,
+        message.topic,
+        rejection.reason,
+        rejection.detail,
+    )
+    return DeadLetter(
+        message.topic,
+        rows[0][0],
+        message.payload,
+        rejection.reason,
+        rejection.detail,
+        datetime.fromtimestamp(message.received_at, tz=UTC),
+    )
+
+
+def _mids(batch: Sequence[Message]) -> str:
+    mids = [message.mid for message in batch]
+    return ", ".join(map(str, mids)) if len(mids) <= 10 else f"{mids[0]}..{mids[-1]}"
 
 
 def _first_line(exc: BaseException) -> str:

@@ -4,12 +4,18 @@ refreshes the hourly, daily and latest rows the new readings touch."""
 from __future__ import annotations
 
 import hashlib
+import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import psycopg
+from psycopg_pool import PoolTimeout
+
+from schemas.payloads import Reason, Rejection
+
+log = logging.getLogger(__name__)
 
 # (station_id, parameter, ts, value, received_at)
 ReadingRow = tuple[str, str, datetime, float, datetime]
@@ -37,10 +43,20 @@ class DeadLetter:
 
 
 @dataclass(frozen=True, slots=True)
+class Refusal:
+    """A part of a batch (an MQTT message, a posted reading, a file row) that could not be
+    stored, and the dead letter written in its place."""
+
+    part: int
+    dead_letter: DeadLetter
+
+
+@dataclass(frozen=True, slots=True)
 class WriteResult:
     inserted: int
     duplicates: int
     dead_letters: int
+    refused: tuple[Refusal, ...] = ()
 
 
 _STAGING = """
@@ -214,6 +230,11 @@ ON CONFLICT (station_id) DO NOTHING
 """
 
 
+# Emptied at the start of every write: ON COMMIT DELETE ROWS empties them at commit, but the
+# isolating writer may run several writes inside one caller's transaction (savepoints).
+_CLEAR_STAGING = "DELETE FROM staging_readings; DELETE FROM new_readings"
+
+
 def prepare_connection(conn: psycopg.Connection) -> None:
     """Create the per-connection staging tables (used as a pool's ``configure``)."""
     conn.execute(_STAGING)
@@ -268,6 +289,8 @@ def _write(
 ) -> WriteResult:
     inserted = stored_dead = 0
     with conn.transaction(), conn.cursor() as cur:
+        if readings:
+            cur.execute(_CLEAR_STAGING)
         if new_stations:
             cur.executemany(_AUTO_REGISTER, new_stations)
         if readings:
@@ -317,3 +340,133 @@ def _write(
             )
             stored_dead = len(dead_letters)
     return WriteResult(inserted, len(readings) - inserted, stored_dead)
+
+
+# --- poison isolation ----------------------------------------------------------------------
+# What a door makes of a part the database refused: the part's index, its rows and why.
+RefusedPart = Callable[[int, Sequence[ReadingRow], Rejection], DeadLetter]
+_MAX_DETAIL_CHARS = 1000
+
+
+def write_isolating(
+    conn: psycopg.Connection,
+    readings: Sequence[ReadingRow],
+    dead_letters: Sequence[DeadLetter],
+    new_stations: Sequence[tuple[str, str, str]],
+    *,
+    part_ends: Sequence[int] | None,
+    refused: RefusedPart,
+    after_write: Callable[[psycopg.Cursor[Any]], object] | None = None,
+    bulk: bool = False,
+) -> WriteResult:
+    """``write_batch``, except that a batch refused for its data (numeric overflow, a
+    constraint, an encoding error, an exception of ``after_write``) is not an error: it is
+    split in halves until each refused part is found; every such part becomes the dead letter
+    ``refused`` makes of it (reason ``storage_rejected`` or ``processing_failed``, the error
+    as detail) and everything else is stored.
+
+    ``part_ends``: where each part ends in ``readings`` (ascending; a part is what is stored
+    or refused whole: an MQTT message, one posted reading, one file row); None makes every
+    reading a part. Errors of the database itself (connection lost, pool exhausted, a
+    missing table) are raised as by ``write_batch``: the caller retries the whole batch,
+    which is harmless since every write is idempotent."""
+    try:
+        return write_batch(conn, readings, dead_letters, new_stations, after_write, bulk)
+    except Exception as exc:
+        if not is_refusal(exc, conn):
+            raise
+        log.warning(
+            "a batch of %d readings was refused (%s); looking for the part(s) at fault",
+            len(readings),
+            _describe(exc),
+        )
+    ends = list(part_ends) if part_ends is not None else list(range(1, len(readings) + 1))
+    stored_dead = _write_dead_letters(conn, dead_letters, new_stations)
+    inserted = duplicates = 0
+    refusals: list[Refusal] = []
+
+    def attempt(first: int, stop: int) -> None:
+        nonlocal inserted, duplicates
+        rows = readings[ends[first - 1] if first else 0 : ends[stop - 1]]
+        if not rows:
+            return
+        try:
+            result = write_batch(conn, rows, (), new_stations, after_write, bulk)
+        except Exception as exc:
+            if not is_refusal(exc, conn):
+                raise
+            if stop - first > 1:
+                middle = (first + stop) // 2
+                attempt(first, middle)
+                attempt(middle, stop)
+                return
+            rejection = _rejection(exc)
+            dead = refused(first, rows, rejection)
+            log.error(
+                "part %d of the batch (%d readings of %s) dead-lettered: %s: %s",
+                first,
+                len(rows),
+                rows[0][0],
+                rejection.reason,
+                rejection.detail,
+            )
+            refusals.append(Refusal(first, dead))
+            _write_dead_letters(conn, [dead], ())
+            return
+        inserted += result.inserted
+        duplicates += result.duplicates
+
+    if ends:
+        attempt(0, len(ends))
+    return WriteResult(inserted, duplicates, stored_dead + len(refusals), tuple(refusals))
+
+
+def is_refusal(exc: BaseException, conn: psycopg.Connection) -> bool:
+    """Whether ``exc`` refuses this data, as opposed to the database being unavailable or
+    not set up (lost connection, timeout, deadlock, disk full, a missing table or right),
+    after which the same batch must be tried again as it is."""
+    if conn.broken or conn.closed:
+        return False
+    return not isinstance(
+        exc,
+        psycopg.OperationalError
+        | psycopg.ProgrammingError
+        | psycopg.NotSupportedError
+        | PoolTimeout,
+    )
+
+
+def _write_dead_letters(
+    conn: psycopg.Connection,
+    dead_letters: Sequence[DeadLetter],
+    new_stations: Sequence[tuple[str, str, str]],
+) -> int:
+    """Store dead letters apart from the readings; one the database cannot hold is logged
+    with its payload's start and left out (never expected: their text is cleaned up)."""
+    try:
+        return write_batch(conn, (), dead_letters, new_stations).dead_letters
+    except Exception as exc:
+        if not is_refusal(exc, conn):
+            raise
+        if len(dead_letters) > 1:
+            return sum(_write_dead_letters(conn, [dead], new_stations) for dead in dead_letters)
+        log.error(
+            "a dead letter could not be stored (%s): %r",
+            _describe(exc),
+            dead_letters[0] if dead_letters else None,
+        )
+        return 0
+
+
+def _rejection(exc: BaseException) -> Rejection:
+    if isinstance(exc, psycopg.Error | UnicodeError):
+        return Rejection(Reason.STORAGE_REJECTED, f"the database refused it: {_describe(exc)}")
+    return Rejection(Reason.PROCESSING_FAILED, f"processing failed: {_describe(exc)}")
+
+
+def _describe(exc: BaseException) -> str:
+    """The error's type, SQLSTATE and first line, fit for a text column."""
+    lines = str(exc).strip().splitlines()
+    state = getattr(exc, "sqlstate", None)
+    text = f"{type(exc).__name__}{f' ({state})' if state else ''}: {lines[0] if lines else ''}"
+    return text.replace("\x00", "").encode("utf-8", "replace").decode()[:_MAX_DETAIL_CHARS]

@@ -3,6 +3,7 @@ validation (ingest.validate.Validator) and the same writer (storage.writer.write
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
@@ -18,9 +19,9 @@ from api.errors import PROBLEM_JSON, ApiError, Problem, problem_responses
 from ingest import metrics
 from ingest.validate import Outcome, StationDirectory, Validator, load_stations
 from schemas.ingest_api import IngestResult, RejectedPart
-from schemas.payloads import Reason
+from schemas.payloads import Reason, Rejection
 from schemas.stations import STATION_ID_PATTERN
-from storage.writer import DeadLetter, WriteResult, write_batch
+from storage.writer import DeadLetter, ReadingRow, WriteResult, write_isolating
 
 router = APIRouter(prefix="/v1/readings", tags=["ingest"])
 
@@ -96,14 +97,25 @@ def station_directory(request: Request) -> StationDirectory:
     return directory
 
 
-def _write(conn: psycopg.Connection, outcome: Outcome) -> WriteResult:
+def _write(conn: psycopg.Connection, outcome: Outcome, refused_body: DeadLetter) -> WriteResult:
     # the pool's configure hook made the staging tables; alerts are judged in the same
-    # transaction, exactly as for MQTT
-    return write_batch(
+    # transaction, exactly as for MQTT; a reading the database refuses is a dead letter of
+    # the body, and the others are stored
+    def refused(index: int, rows: Sequence[ReadingRow], rejection: Rejection) -> DeadLetter:
+        _, parameter, ts, value, _ = rows[0]
+        return replace(
+            refused_body,
+            reason=rejection.reason,
+            detail=f"{parameter} = {value:g} at {ts.isoformat()}: {rejection.detail}",
+        )
+
+    return write_isolating(
         conn,
         outcome.readings,
         outcome.dead_letters,
         outcome.new_stations,
+        part_ends=None,
+        refused=refused,
         after_write=evaluate_batch,
     )
 
@@ -111,7 +123,7 @@ def _write(conn: psycopg.Connection, outcome: Outcome) -> WriteResult:
 def _count(result: WriteResult, outcome: Outcome) -> None:
     metrics.READINGS_STORED.inc(result.inserted)
     metrics.READINGS_DUPLICATE.inc(result.duplicates)
-    for dead in outcome.dead_letters:
+    for dead in [*outcome.dead_letters, *(r.dead_letter for r in result.refused)]:
         metrics.DEAD_LETTERS.labels(dead.reason).inc()
 
 
@@ -280,9 +292,16 @@ def post_readings(
         )
         validator.add_message(outcome, f"stations/{station_id}/readings", body.content, received_at)
         outcome.dead_letters = [replace(d, topic=topic) for d in outcome.dead_letters]
-    result = _write(conn, outcome)
+    result = _write(
+        conn,
+        outcome,
+        DeadLetter(topic, station_id, body.content, "", "", received_at, SOURCE),
+    )
     _count(result, outcome)
-    rejected = [RejectedPart(reason=d.reason, detail=d.detail) for d in outcome.dead_letters]
+    rejected = [
+        RejectedPart(reason=d.reason, detail=d.detail)
+        for d in [*outcome.dead_letters, *(r.dead_letter for r in result.refused)]
+    ]
     if body.oversized or (result.inserted + result.duplicates == 0 and rejected):
         status = 413 if body.oversized else 422
         slug = "payload-too-large" if body.oversized else "payload-rejected"
