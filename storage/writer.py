@@ -450,11 +450,14 @@ def _write_dead_letters(
             raise
         if len(dead_letters) > 1:
             return sum(_write_dead_letters(conn, [dead], new_stations) for dead in dead_letters)
-        log.error(
-            "a dead letter could not be stored (%s): %r",
-            _describe(exc),
-            dead_letters[0] if dead_letters else None,
-        )
+        for dead in dead_letters:
+            log.error(
+                "a dead letter could not be stored (%s): %s on %r, payload starts %r",
+                _describe(exc),
+                dead.reason,
+                dead.topic[:100],
+                dead.payload[:200],
+            )
         return 0
 
 

@@ -25,6 +25,7 @@ from storage.writer import (
 from tests.support import (
     assert_rollups_match_readings,
     count,
+    record_fault_figures,
     wait_for,
     wait_until_consuming,
     wait_until_stable,
@@ -181,12 +182,14 @@ def test_one_poison_message_among_a_thousand_is_dead_lettered_and_the_rest_store
         (BEIJING, {"ts": 1772323200 + 60 * i, "pm25": poison if i == 500 else 20.0 + i % 7})
         for i in range(1000)
     ]
+    started = time.monotonic()
     publisher.publish_all(messages)
     wait_for(
         lambda: count(database_url, "SELECT count(*) FROM readings") == 999,
         timeout=60,
         what="999 readings",
     )
+    settled_s = time.monotonic() - started
     letters = wait_for(lambda: _dead_letters(database_url), what="the dead letter")
     assert len(letters) == 1
     reason, source, payload, detail = letters[0]
@@ -212,6 +215,18 @@ def test_one_poison_message_among_a_thousand_is_dead_lettered_and_the_rest_store
     assert (totals[0]["stored"], totals[0]["duplicates"]) == (1000 + 1, 0)  # + the probe
     assert totals[0]["dead_letters"] == 1
     assert assert_rollups_match_readings(database_url) > 0
+    record_fault_figures(
+        {
+            "fault": "one poison message among 1,000 (CHECK constraint refuses it)",
+            "published": 1000,
+            "stored": 999,
+            "dead_lettered": 1,
+            "lost": 0,
+            "duplicates": totals[0]["duplicates"],
+            "settled_s": round(settled_s, 2),
+            "worker_runs": len(totals),
+        }
+    )
 
 
 # --- HTTP ---------------------------------------------------------------------------------------

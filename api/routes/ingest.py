@@ -215,7 +215,9 @@ Store readings of a station that cannot speak MQTT. The body is any MQTT payload
 - **Idempotent**: a (station, parameter, ts) already stored counts as a duplicate and keeps
   its first value, so a payload can be re-sent safely after a timeout.
 - **200**: something of the payload was stored (or was already stored); parts that were not
-  are listed in ``rejected`` and kept as dead letters.
+  are listed in ``rejected`` and kept as dead letters; a reading the database refuses
+  (``storage_rejected``, with the database's message) is one of them, and the others are
+  stored.
 - **422** ``/problems/payload-rejected``: nothing of the payload could be stored (malformed
   JSON, wrong shape, unknown or deactivated station, every reading bad); the problem lists
   the rejections and each is kept as a dead letter.
