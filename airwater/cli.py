@@ -17,7 +17,7 @@ from pydantic import BaseModel
 from rich.console import Console
 from rich.table import Table
 
-from airwater.embedded import MosquittoServer, die_with_parent
+from airwater.embedded import MosquittoServer
 from airwater.settings import Settings
 from schemas.reports import AirReport, WaterReport
 from standards.water import CLASS_NAMES
@@ -216,14 +216,15 @@ def _embedded_broker_accounts(
 
 
 def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
-    """Start what is missing (private database and broker), migrate, run the components."""
+    """Start what is missing (private database and broker), migrate, run the components;
+    a component that exits is restarted, one that keeps exiting stops the run (exit 1)."""
     from airwater.embedded import PostgresServer
+    from airwater.supervisor import Component, ComponentFailed, Supervisor
     from storage.db import connect
     from storage.migrate import migrate
 
     started: list[PostgresServer | MosquittoServer] = []
-    children: list[subprocess.Popen[bytes]] = []
-    one_shot: list[subprocess.Popen[bytes]] = []
+    supervisor = Supervisor()
     env = dict(os.environ)
     stop_requested = False
 
@@ -263,45 +264,24 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
             started.append(mosquitto)
             env["AIRWATER_MQTT_URL"] = mosquitto.url
         for module in ("ingest", "alerts", "api"):
-            children.append(
-                subprocess.Popen(
-                    [sys.executable, "-m", module],
-                    env={
-                        **env,
-                        "AIRWATER_MQTT_URL": mqtt_urls.get(module, env["AIRWATER_MQTT_URL"]),
-                    },
-                    preexec_fn=die_with_parent,
+            mqtt_url = mqtt_urls.get(module, env["AIRWATER_MQTT_URL"])
+            supervisor.start(
+                Component(
+                    module, [sys.executable, "-m", module], {**env, "AIRWATER_MQTT_URL": mqtt_url}
                 )
             )
         if args.simulate:
-            env["AIRWATER_MQTT_URL"] = mqtt_urls["simulators"]
+            simulators_env = {**env, "AIRWATER_MQTT_URL": mqtt_urls["simulators"]}
             if station_credentials is not None:
                 network_live = [*network, "--credentials", str(station_credentials)]
             else:
                 network_live = network
-            last_year = time.localtime().tm_year - 1
-            one_shot.append(
-                subprocess.Popen(
-                    [
-                        sys.executable,
-                        "-m",
-                        "simulators",
-                        "backfill",
-                        "--year",
-                        str(last_year),
-                        *network,
-                    ],
-                    env=env,
-                    preexec_fn=die_with_parent,
-                )
-            )
-            children.append(
-                subprocess.Popen(
-                    [sys.executable, "-m", "simulators", "run", *network_live],
-                    env=env,
-                    preexec_fn=die_with_parent,
-                )
-            )
+            last_year = str(time.localtime().tm_year - 1)
+            simulators = [sys.executable, "-m", "simulators"]
+            backfill = [*simulators, "backfill", "--year", last_year, *network]
+            supervisor.start(Component("backfill", backfill, simulators_env, one_shot=True))
+            live = [*simulators, "run", *network_live]
+            supervisor.start(Component("simulators", live, simulators_env))
         broker_line = env["AIRWATER_MQTT_URL"].split("@")[-1]
         if station_credentials is not None:
             broker_line += (
@@ -320,26 +300,13 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
             "Press Ctrl-C to stop."
         )
         while not stop_requested:
-            for job in list(one_shot):
-                if job.poll() is not None:
-                    one_shot.remove(job)
-                    log.info("%s finished with exit code %s", job.args, job.returncode)
-            for child in children:
-                if child.poll() is not None:
-                    log.error("%s exited with %s; stopping", child.args, child.returncode)
-                    stop_requested = True
+            supervisor.step()
             time.sleep(0.5)
+    except ComponentFailed:
+        return 1  # the supervisor logged which component and why
     finally:
         console.print("stopping…")
-        children.extend(job for job in one_shot if job.poll() is None)
-        for child in children:
-            if child.poll() is None:
-                child.terminate()
-        for child in children:
-            try:
-                child.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                child.kill()
+        supervisor.stop()
         for service in reversed(started):
             service.stop()
     return 0

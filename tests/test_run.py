@@ -117,6 +117,113 @@ def test_run_starts_private_services_ingests_and_stops_cleanly(tmp_path):
             subprocess.run(["pkill", "-f", str(tmp_path / "data")], check=False)
 
 
+def test_run_restarts_a_killed_component_and_keeps_the_rest_running(tmp_path):
+    http_port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AIRWATER_")}
+    env.update(
+        AIRWATER_DATA_DIR=str(tmp_path / "data"),
+        AIRWATER_METRICS_PORT="0",
+        AIRWATER_HTTP_PORT=str(http_port),
+    )
+    log_path = tmp_path / "run.log"
+    with open(log_path, "wb") as log:
+        run = subprocess.Popen(
+            [sys.executable, "-m", "airwater.cli", "run", "--no-simulate"],
+            env=env,
+            cwd=PROJECT_ROOT,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # so a failed test can kill the whole group
+        )
+    try:
+        banner = wait_for(
+            lambda: re.search(
+                r"database\s+(postgresql://\S+).*?broker\s+mqtt://127\.0\.0\.1:(\d+)",
+                log_path.read_text(),
+                re.S,
+            ),
+            timeout=90,
+            what="the run banner",
+        )
+        database_url, broker_port = banner.group(1), int(banner.group(2))
+        ingest_pid = _logged_pid(log_path, r"started ingest \(pid (\d+)\)")
+        api_pid = _logged_pid(log_path, r"started api \(pid (\d+)\)")
+        wait_for(lambda: _get(f"http://127.0.0.1:{http_port}/health"), timeout=30, what="the API")
+
+        os.kill(ingest_pid, signal.SIGKILL)
+        restarted = wait_for(
+            lambda: re.search(r"restarted ingest \(pid (\d+), restart 1\)", log_path.read_text()),
+            timeout=30,
+            what="the ingest worker's restart",
+        )
+        new_ingest_pid = int(restarted.group(1))
+        text = log_path.read_text()
+        assert re.search(
+            r"ingest exited with signal SIGKILL after [\d.]+ s; restart 1 in 1 s", text
+        )
+        assert new_ingest_pid != ingest_pid and _alive(new_ingest_pid)
+        # the others kept their process: nothing else restarted, the API answers as before
+        assert re.findall(r"restarted (\w+)", text) == ["ingest"]
+        children = {int(pid) for pid in _child_pids(run.pid)}
+        assert {new_ingest_pid, api_pid} <= children and ingest_pid not in children
+        assert len(children) == 4  # mosquitto, ingest, alerts, api
+        assert '"ok"' in (_get(f"http://127.0.0.1:{http_port}/health") or "")
+
+        # the new worker ingests
+        with psycopg.connect(database_url) as conn:
+            upsert_stations(conn, [Station(station_id="110000-A001", name="Dongsi")])
+        issued = subprocess.run(
+            [*AIRWATER, "stations", "credentials", "issue", "110000-A001"],
+            env={**env, "AIRWATER_DATABASE_URL": database_url},
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        password = issued.stdout.strip().split(",", 1)[1]
+        publisher = wait_for(
+            lambda: _connected(Publisher(broker_port, "110000-A001", "110000-A001", password)),
+            timeout=15,
+            what="the station's login",
+        )
+        try:
+
+            def stored() -> int:
+                publisher.publish(
+                    "110000-A001", {"ts": "2026-03-01T08:00:00+08:00", "pm25": 35.0}
+                ).wait_for_publish(5)
+                return _count(database_url, "SELECT count(*) FROM readings")
+
+            assert wait_for(stored, timeout=60, interval=0.5, what="a reading stored") == 1
+        finally:
+            publisher.close()
+        assert _alive(api_pid)
+        run.send_signal(signal.SIGINT)
+        assert run.wait(timeout=60) == 0
+        assert not _alive(new_ingest_pid) and not _alive(api_pid)
+    finally:
+        if run.poll() is None:
+            os.killpg(run.pid, signal.SIGKILL)
+            run.wait()
+            subprocess.run(["pkill", "-f", str(tmp_path / "data")], check=False)
+
+
+def _logged_pid(log_path: Path, pattern: str) -> int:
+    found = re.search(pattern, log_path.read_text())
+    assert found, f"no line matching {pattern!r} in the run's log"
+    return int(found.group(1))
+
+
+def _child_pids(pid: int) -> list[str]:
+    return subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True).stdout.split()
+
+
+def _alive(pid: int | str) -> bool:
+    try:  # a zombie waiting for its parent or init to reap it has stopped running
+        return Path(f"/proc/{pid}/stat").read_text().split(") ")[1][0] != "Z"
+    except (FileNotFoundError, IndexError):
+        return False
+
+
 AIRWATER = [sys.executable, "-m", "airwater.cli"]
 
 
@@ -260,21 +367,13 @@ def test_workers_do_not_outlive_a_killed_run(tmp_path):
         wait_for(
             lambda: "airwater is running" in log_path.read_text(), timeout=90, what="the run banner"
         )
-        children = subprocess.run(
-            ["pgrep", "-P", str(run.pid)], capture_output=True, text=True
-        ).stdout.split()
+        children = _child_pids(run.pid)
         assert len(children) == 4  # mosquitto, ingest, alerts, api
         run.kill()
         run.wait()
 
-        def alive(pid: str) -> bool:
-            try:  # a zombie waiting for init to reap it has stopped running
-                return Path(f"/proc/{pid}/stat").read_text().split(") ")[1][0] != "Z"
-            except (FileNotFoundError, IndexError):
-                return False
-
         def gone() -> bool:
-            return not any(alive(pid) for pid in children)
+            return not any(_alive(pid) for pid in children)
 
         wait_for(gone, timeout=30, what="the workers to stop with their parent")
         # the next start finds the database the killed run left behind, and carries on
