@@ -114,7 +114,8 @@ class Settings(BaseSettings):
     # 12 attempts from 1 s doubling (capped at 300 s) span about 20 minutes of outage
     delivery_max_attempts: int = Field(default=12, ge=1)
     delivery_backoff_s: float = Field(default=1.0, gt=0, description="first retry delay")
-    delivery_backoff_max_s: float = Field(default=300.0, gt=0)
+    # bounded: a failed attempt stores now() + the delay, which must stay a timestamp
+    delivery_backoff_max_s: float = Field(default=300.0, gt=0, le=86_400)
     delivery_concurrency: int = Field(default=8, ge=1)
     silence_check_s: float = Field(default=30.0, gt=0)
 

@@ -4,7 +4,9 @@ on its subscription's channel — webhook, MQTT or the live stream — at least 
 Each delivery runs inside the transaction that claimed the event (``FOR UPDATE SKIP LOCKED``):
 a worker that dies mid-delivery leaves the event pending, and it is sent again, with the same
 idempotency key, once the lock is gone. Events of one (subscription, station) go out in order;
-events of different ones go out concurrently, so one slow subscriber holds up nobody else.
+events of different ones go out concurrently, so one slow subscriber holds up nobody else. An
+event whose handling fails unexpectedly is recorded as a failed attempt like any other, so it
+can neither stop the worker nor be claimed again at once, forever.
 """
 
 from __future__ import annotations
@@ -54,6 +56,7 @@ __all__ = [
     "event_body",
     "install_signal_handlers",
     "retry_delay",
+    "storable_text",
     "verify_signature",
     "webhook_headers",
     "webhook_target_allowed",
@@ -107,13 +110,10 @@ class PendingEvent:
 
 # The oldest due event that nobody holds, and only if no earlier event of its
 # (subscription, station) is still pending: a "resolved" never overtakes its "firing".
+# Only columns that cannot fail to load: whatever goes wrong later, the event id is known.
 CLAIM_NEXT_DUE_EVENT = """
-SELECT e.event_id, e.idempotency_key, e.subscription_id, s.name AS subscription_name,
-       s.active, e.station_id, e.kind, e.target, e.parameter, e.value, e.threshold,
-       e.observed_at, e.created_at, e.channel, e.attempts,
-       s.webhook_url, s.webhook_secret, s.mqtt_topic
+SELECT e.event_id, e.channel, e.attempts
 FROM alert_events e
-JOIN alert_subscriptions s USING (subscription_id)
 WHERE e.delivery_state = 'pending'
   AND e.next_attempt_at <= now()
   AND NOT EXISTS (
@@ -124,7 +124,17 @@ WHERE e.delivery_state = 'pending'
         AND earlier.event_id < e.event_id)
 ORDER BY e.event_id
 LIMIT 1
-FOR UPDATE OF e SKIP LOCKED
+FOR UPDATE SKIP LOCKED
+"""
+
+CLAIMED_EVENT = """
+SELECT e.event_id, e.idempotency_key, e.subscription_id, s.name AS subscription_name,
+       s.active, e.station_id, e.kind, e.target, e.parameter, e.value, e.threshold,
+       e.observed_at, e.created_at, e.channel, e.attempts,
+       s.webhook_url, s.webhook_secret, s.mqtt_topic
+FROM alert_events e
+JOIN alert_subscriptions s USING (subscription_id)
+WHERE e.event_id = %s
 """
 
 SECONDS_UNTIL_NEXT_RETRY = """
@@ -147,6 +157,28 @@ SET delivery_state = %(state)s, attempts = attempts + %(attempted)s, last_error 
 WHERE event_id = %(event_id)s
 RETURNING attempts
 """
+
+
+LAST_ERROR_MAX_CHARS = 1000
+
+
+def storable_text(text: str) -> str:
+    """``text`` as PostgreSQL can store it in a text column: without NUL characters or lone
+    surrogates, and cut to ``LAST_ERROR_MAX_CHARS`` characters."""
+    text = text.replace("\x00", "").encode(errors="replace").decode()
+    return text if len(text) <= LAST_ERROR_MAX_CHARS else text[: LAST_ERROR_MAX_CHARS - 1] + "…"
+
+
+def internal_error(exc: BaseException) -> str:
+    """The ``last_error`` of an attempt that failed on a bug rather than on the channel."""
+    return f"internal error: {type(exc).__name__}: {_first_line(exc)}"
+
+
+def describe(event: PendingEvent) -> str:
+    return (
+        f"event {event.event_id} ({event.kind}, station {event.station_id}, subscription "
+        f"{event.subscription_id} {event.subscription_name!r}) by {event.channel}"
+    )
 
 
 def retry_delay(attempts: int, backoff_s: float, backoff_max_s: float) -> float:
@@ -484,56 +516,81 @@ class DeliveryWorker:
         """Claim, attempt and record one due event; (False, seconds until the next retry is
         due) when there is none."""
         with self.pool.connection(timeout=5) as conn, conn.transaction():
-            with conn.cursor(row_factory=class_row(PendingEvent)) as cur:
-                event = cur.execute(CLAIM_NEXT_DUE_EVENT).fetchone()
-            if event is None:
+            claimed = conn.execute(CLAIM_NEXT_DUE_EVENT).fetchone()
+            if claimed is None:
                 row = conn.execute(SECONDS_UNTIL_NEXT_RETRY).fetchone()
                 wait_s = float(row[0]) if row and row[0] is not None else math.inf
                 return False, wait_s
-            IN_FLIGHT.inc()
-            started = time.perf_counter()
+            event_id, channel, attempts = claimed
             try:
-                attempt = self._attempt(event)
-            finally:
-                IN_FLIGHT.dec()
-            took_s = time.perf_counter() - started
-            if attempt.error is None:
-                record = conn.execute(RECORD_DELIVERED, (event.event_id,)).fetchone()
-                assert record is not None
-                outcome = Outcome("delivered", int(record[0]), took_s, latency_s=float(record[1]))
-            else:
-                attempts = event.attempts + (1 if attempt.attempted else 0)
-                dead = attempt.give_up or attempts >= self.settings.delivery_max_attempts
-                delay_s = (
-                    0.0
-                    if dead
-                    else retry_delay(
-                        attempts,
-                        self.settings.delivery_backoff_s,
-                        self.settings.delivery_backoff_max_s,
-                    )
+                with conn.transaction():  # a savepoint: whatever fails in here, the claim holds
+                    with conn.cursor(row_factory=class_row(PendingEvent)) as cur:
+                        event = cur.execute(CLAIMED_EVENT, (event_id,)).fetchone()
+                    assert event is not None  # claimed, so locked: it cannot have gone
+                    outcome = self._deliver(conn, event)
+                what = describe(event)
+            except psycopg.OperationalError:
+                raise  # the database, not this event: the event stays pending
+            except Exception as exc:
+                # Recorded like a failed attempt (not delivered, whatever was sent), so the
+                # event backs off and ends up dead instead of being claimed again at once.
+                log.exception(
+                    "internal error handling event %d; recording a failed attempt", event_id
                 )
-                conn.execute(
-                    RECORD_FAILED,
-                    {
-                        "state": "dead" if dead else "pending",
-                        "attempted": 1 if attempt.attempted else 0,
-                        "error": attempt.error,
-                        "delay_s": delay_s,
-                        "event_id": event.event_id,
-                    },
-                )
-                outcome = Outcome(
-                    "dead" if dead else "retry", attempts, took_s, attempt.error, delay_s
-                )
-        self._report(event, outcome)  # committed: only now does it count
+                what = f"event {event_id} by {channel}"
+                failed = Attempt(internal_error(exc))
+                outcome = self._record_failure(conn, event_id, attempts, failed)
+        self._report(what, channel, outcome)  # committed: only now does it count
         return True, 0.0
 
-    def _report(self, event: PendingEvent, outcome: Outcome) -> None:
-        what = (
-            f"event {event.event_id} ({event.kind}, station {event.station_id}, subscription "
-            f"{event.subscription_id} {event.subscription_name!r}) by {event.channel}"
+    def _deliver(self, conn: psycopg.Connection, event: PendingEvent) -> Outcome:
+        """Attempt a claimed event and record what came of it."""
+        IN_FLIGHT.inc()
+        started = time.perf_counter()
+        try:
+            attempt = self._attempt(event)
+        finally:
+            IN_FLIGHT.dec()
+        took_s = time.perf_counter() - started
+        if attempt.error is not None:
+            return self._record_failure(conn, event.event_id, event.attempts, attempt, took_s)
+        record = conn.execute(RECORD_DELIVERED, (event.event_id,)).fetchone()
+        assert record is not None
+        return Outcome("delivered", int(record[0]), took_s, latency_s=float(record[1]))
+
+    def _record_failure(
+        self,
+        conn: psycopg.Connection,
+        event_id: int,
+        attempts_before: int,
+        attempt: Attempt,
+        took_s: float = 0.0,
+    ) -> Outcome:
+        """Record a failed attempt: pending again after the backoff, or dead once the attempts
+        are used up."""
+        attempts = attempts_before + attempt.attempted
+        dead = attempt.give_up or attempts >= self.settings.delivery_max_attempts
+        delay_s = (
+            0.0
+            if dead
+            else retry_delay(
+                attempts, self.settings.delivery_backoff_s, self.settings.delivery_backoff_max_s
+            )
         )
+        error = storable_text(attempt.error or "")
+        conn.execute(
+            RECORD_FAILED,
+            {
+                "state": "dead" if dead else "pending",
+                "attempted": int(attempt.attempted),
+                "error": error,
+                "delay_s": delay_s,
+                "event_id": event_id,
+            },
+        )
+        return Outcome("dead" if dead else "retry", attempts, took_s, error, delay_s)
+
+    def _report(self, what: str, channel: str, outcome: Outcome) -> None:
         with self._totals_lock:
             if outcome.state == "delivered":
                 self.totals["delivered"] += 1
@@ -541,8 +598,8 @@ class DeliveryWorker:
                 self.totals["failed"] += 1
                 self.totals["dead"] += outcome.state == "dead"
         if outcome.state == "delivered":
-            DELIVERED.labels(event.channel).inc()
-            LATENCY.labels(event.channel).observe(outcome.latency_s)
+            DELIVERED.labels(channel).inc()
+            LATENCY.labels(channel).observe(outcome.latency_s)
             log.info(
                 "%s delivered at attempt %d in %.0f ms, %.3f s after it was created",
                 what,
@@ -551,9 +608,9 @@ class DeliveryWorker:
                 outcome.latency_s,
             )
             return
-        FAILED_ATTEMPTS.labels(event.channel).inc()
+        FAILED_ATTEMPTS.labels(channel).inc()
         if outcome.state == "dead":
-            DEAD.labels(event.channel).inc()
+            DEAD.labels(channel).inc()
             log.error("%s is dead after %d attempts: %s", what, outcome.attempts, outcome.error)
         else:
             log.warning(
@@ -576,9 +633,6 @@ class DeliveryWorker:
                 return Attempt(f"unknown channel {event.channel!r}", give_up=True)
         except (WebhookFailed, DeliveryFailed) as exc:
             return Attempt(str(exc))
-        except Exception as exc:
-            log.exception("unexpected error delivering event %d", event.event_id)
-            return Attempt(f"internal error: {type(exc).__name__}: {_first_line(exc)}")
         return Attempt()
 
     def _send_webhook(self, event: PendingEvent) -> None:

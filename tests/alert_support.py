@@ -180,17 +180,17 @@ def add_event(
     kind: str = "firing",
     value: float = 80.5,
     notify: bool = True,
+    observed_at: str = "2026-03-01T08:00:00+08:00",
 ) -> tuple[int, str]:
     """Append an event the way the evaluation does (NOTIFY in the same transaction);
     returns (event_id, idempotency_key)."""
     row = conn.execute(
         "INSERT INTO alert_events (subscription_id, station_id, kind, target, parameter,"
         " value, threshold, observed_at, channel)"
-        " SELECT subscription_id, %s, %s, 'reading', 'pm25', %s, 75,"
-        " '2026-03-01T08:00:00+08:00', channel FROM alert_subscriptions"
-        " WHERE subscription_id = %s"
+        " SELECT subscription_id, %s, %s, 'reading', 'pm25', %s, 75, %s::timestamptz,"
+        " channel FROM alert_subscriptions WHERE subscription_id = %s"
         " RETURNING event_id, idempotency_key",
-        (station_id, kind, value, subscription_id),
+        (station_id, kind, value, observed_at, subscription_id),
     ).fetchone()
     if notify:
         conn.execute("SELECT pg_notify('alert_events', '')")

@@ -21,7 +21,7 @@ import psycopg
 import pytest
 
 from airwater.embedded import MosquittoServer, PostgresServer, free_port
-from alerts.delivery import retry_delay
+from alerts.delivery import LAST_ERROR_MAX_CHARS, retry_delay, storable_text
 from alerts.webhook import (
     Allowance,
     WebhookFailed,
@@ -90,6 +90,34 @@ def make_alert_worker(outbox: str, tmp_path: Path) -> Iterator[Callable[..., Ale
     yield make
     for worker in workers:
         worker.stop_quietly()
+
+
+@pytest.fixture()
+def refuse_delivered(outbox: str) -> Iterator[str]:
+    """A trigger that refuses to mark a firing of one station delivered, the way a failure in
+    recording the outcome would: its webhook goes out, then handling the event fails. Yields
+    the station id."""
+    with psycopg.connect(outbox) as conn:
+        conn.execute(
+            """
+            CREATE FUNCTION refuse_delivered_firing() RETURNS trigger LANGUAGE plpgsql AS $$
+            BEGIN
+                IF NEW.delivery_state = 'delivered' AND NEW.kind = 'firing'
+                   AND NEW.station_id = '990000-X001' THEN
+                    RAISE EXCEPTION 'event % may not be marked delivered', NEW.event_id;
+                END IF;
+                RETURN NEW;
+            END $$;
+            CREATE TRIGGER refuse_delivered_firing BEFORE UPDATE ON alert_events
+                FOR EACH ROW EXECUTE FUNCTION refuse_delivered_firing();
+            """
+        )
+    yield "990000-X001"
+    with psycopg.connect(outbox) as conn:
+        conn.execute(
+            "DROP TRIGGER refuse_delivered_firing ON alert_events;"
+            " DROP FUNCTION refuse_delivered_firing()"
+        )
 
 
 def state_of(database_url: str, event_id: int) -> str:
@@ -181,6 +209,14 @@ def test_retry_delay_doubles_from_the_first_delay_up_to_the_cap() -> None:
         300.0,
     ]
     assert retry_delay(1, 0.2, 1.0) == 0.2 and retry_delay(4, 0.2, 1.0) == 1.0
+
+
+def test_storable_text_has_no_nul_and_is_cut_to_the_limit() -> None:
+    assert storable_text("HTTP 500: \x00stack\x00 trace") == "HTTP 500: stack trace"
+    assert storable_text("bad \udcff byte") == "bad ? byte"
+    cut = storable_text("x" * 5000)
+    assert len(cut) == LAST_ERROR_MAX_CHARS and cut == "x" * (LAST_ERROR_MAX_CHARS - 1) + "…"
+    assert storable_text("y" * LAST_ERROR_MAX_CHARS) == "y" * LAST_ERROR_MAX_CHARS
 
 
 # --- one POST, in process -----------------------------------------------------------------------
@@ -389,6 +425,108 @@ def test_event_is_dead_after_the_last_attempt_with_the_last_error(
     # the backoff between attempts: 0.1 s, then 0.2 s
     gaps = [b.arrived - a.arrived for a, b in itertools.pairwise(requests)]
     assert gaps[0] >= 0.1 and gaps[1] >= 0.2
+
+
+def handling_failures(worker: AlertWorker, event_id: int) -> int:
+    """How often the worker logged an internal error while handling the event."""
+    return worker.log().count(
+        f"ERROR alerts.delivery: internal error handling event {event_id}; recording a failed"
+    )
+
+
+def is_running(worker: AlertWorker) -> bool:
+    return worker.process is not None and worker.process.poll() is None
+
+
+def test_answer_with_a_nul_byte_is_recorded_without_it_and_holds_up_nobody(
+    outbox: str, make_alert_worker: Callable[..., AlertWorker]
+) -> None:
+    # PostgreSQL text cannot hold NUL: the excerpt of this answer in last_error used to roll
+    # the claim back, so the same event was sent again every second, for ever.
+    poison = WebhookReceiver(status=500, body=b"\x00stack\x00 trace").start()
+    healthy = WebhookReceiver().start()
+    try:
+        worker = make_alert_worker(delivery_max_attempts="3", delivery_backoff_s="0.1").start()
+        with psycopg.connect(outbox) as conn:
+            poison_sub = add_subscription(conn, "answers NUL", poison.url, SECRET)
+            healthy_sub = add_subscription(conn, "healthy", healthy.url, SECRET)
+            firing, firing_key = add_event(conn, poison_sub, kind="firing")
+            resolved, resolved_key = add_event(conn, poison_sub, kind="resolved")
+            other, other_key = add_event(conn, healthy_sub)
+        wait_state(outbox, other, "delivered")
+        wait_state(outbox, resolved, "dead")  # its firing, before it, no longer holds it up
+        time.sleep(1.5)  # a loop on one event would show as more requests
+        rows = event_rows(outbox)
+        for event_id in (firing, resolved):
+            assert rows[event_id]["delivery_state"] == "dead"
+            assert rows[event_id]["attempts"] == 3
+            assert rows[event_id]["last_error"] == "HTTP 500 Internal Server Error: stack trace"
+        sent = [r.idempotency_key for r in poison.received()]
+        assert sent == [firing_key] * 3 + [resolved_key] * 3
+        assert healthy.keys_answered_ok() == [other_key]
+        assert is_running(worker)
+        assert "delivery loop error" not in worker.log()
+    finally:
+        poison.stop()
+        healthy.stop()
+
+
+def test_event_that_cannot_be_marked_delivered_is_retried_then_dead_holding_up_nobody(
+    outbox: str,
+    receiver: WebhookReceiver,
+    refuse_delivered: str,
+    make_alert_worker: Callable[..., AlertWorker],
+) -> None:
+    worker = make_alert_worker(delivery_max_attempts="3", delivery_backoff_s="0.1").start()
+    with psycopg.connect(outbox) as conn:
+        sub = add_subscription(conn, "refused", receiver.url, SECRET)
+        other_sub = add_subscription(conn, "healthy", receiver.url, SECRET)
+        firing, firing_key = add_event(conn, sub, station_id=refuse_delivered, kind="firing")
+        resolved, resolved_key = add_event(conn, sub, station_id=refuse_delivered, kind="resolved")
+        other, other_key = add_event(conn, other_sub)
+    wait_state(outbox, resolved, "delivered")  # only once its firing is dead
+    time.sleep(1.5)  # a loop on one event would show as more requests
+    rows = event_rows(outbox)
+    assert rows[firing]["delivery_state"] == "dead"
+    assert (rows[firing]["attempts"], rows[firing]["delivered_at"]) == (3, None)
+    assert rows[firing]["last_error"] == (
+        f"internal error: RaiseException: event {firing} may not be marked delivered"
+    )
+    assert rows[other]["delivery_state"] == "delivered"
+    # Every attempt went out, but none was recorded, so none counts as delivered: at least once.
+    sent = [r.idempotency_key for r in receiver.received()]
+    assert sent.count(firing_key) == 3
+    assert sorted(receiver.keys_answered_ok()) == sorted(
+        [firing_key] * 3 + [resolved_key, other_key]
+    )
+    assert handling_failures(worker, firing) == 3
+    log = worker.log()
+    assert "Traceback (most recent call last)" in log
+    assert (
+        f"event {firing} by webhook is dead after 3 attempts: internal error: RaiseException" in log
+    )
+    assert is_running(worker)
+
+
+def test_event_that_cannot_be_loaded_is_dead_after_its_attempts_holding_up_nobody(
+    outbox: str, receiver: WebhookReceiver, make_alert_worker: Callable[..., AlertWorker]
+) -> None:
+    with psycopg.connect(outbox) as conn:
+        sub = add_subscription(conn, "from the far future", receiver.url, SECRET)
+        firing, _ = add_event(conn, sub, kind="firing", observed_at="infinity")  # no datetime
+        resolved, resolved_key = add_event(conn, sub, kind="resolved")
+    worker = make_alert_worker(delivery_max_attempts="3", delivery_backoff_s="0.1").start()
+    wait_state(outbox, resolved, "delivered")  # only once its firing is dead
+    time.sleep(1.5)  # a loop on one event would show as more log lines
+    row = event_rows(outbox)[firing]
+    assert (row["delivery_state"], row["attempts"], row["last_error"]) == (
+        "dead",
+        3,
+        "internal error: DataError: timestamp too large (after year 10K): 'infinity'",
+    )
+    assert receiver.keys_answered_ok() == [resolved_key]  # the unloadable one never went out
+    assert handling_failures(worker, firing) == 3
+    assert is_running(worker)
 
 
 def test_worker_killed_mid_delivery_delivers_every_event_at_least_once(
