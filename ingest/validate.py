@@ -24,7 +24,7 @@ from schemas.payloads import (
     quote,
 )
 from schemas.stations import STATION_ID_PATTERN
-from standards.parameters import CATALOGUE, PlausibleRange, implausible
+from standards.parameters import CATALOGUE, RESOLUTION_FLOOR, PlausibleRange, implausible
 from standards.water import water_class
 from storage.writer import DeadLetter, ReadingRow
 
@@ -306,6 +306,12 @@ def out_of_range(
 ) -> Rejection:
     """The rejection of a value beyond its parameter's plausible range."""
     when = "" if ts is None else f" at {ts.isoformat()}"
+    if bounds.low <= value <= bounds.high:
+        return Rejection(
+            Reason.OUT_OF_RANGE,
+            f"{parameter} = {value:g}{when} is below any instrument's resolution "
+            f"({RESOLUTION_FLOOR:g} {CATALOGUE[parameter].unit}) without being 0",
+        )
     return Rejection(
         Reason.OUT_OF_RANGE,
         f"{parameter} = {value:g}{when} is outside the plausible range "

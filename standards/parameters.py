@@ -96,7 +96,13 @@ class PlausibleRange:
     basis: str
 
     def holds(self, value: float) -> bool:
-        return self.low <= value <= self.high
+        return self.low <= value <= self.high and (value == 0 or abs(value) >= RESOLUTION_FLOOR)
+
+
+# Non-zero magnitudes below this are below any analyser's resolution (ICP-MS trace metals
+# reach 1e-6 mg/L), so they are not measurements; subnormal floats among them would also make
+# PostgreSQL's checked float arithmetic raise "underflow" when an hour's mean is merged.
+RESOLUTION_FLOOR = 1e-9
 
 
 # Bounds inclusive; the source of each is its basis. Air in µg/m³ (CO in mg/m³), water in mg/L.

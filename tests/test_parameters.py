@@ -119,6 +119,10 @@ def test_every_parameter_has_a_plausible_range_with_its_basis():
     ("parameter", "value", "inside"),
     [
         ("pm25", 0.0, True),
+        ("pm25", -0.0, True),
+        ("pm25", 1e-9, True),
+        ("pm25", 5e-324, False),  # a subnormal: no instrument, and an underflow in SQL
+        ("water_temp", -1e-10, False),
         ("pm25", 10_000.0, True),
         ("pm25", 10_000.000001, False),
         ("pm10", 9_985.0, True),  # the sand-dust record

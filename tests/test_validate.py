@@ -216,9 +216,16 @@ def test_water_temperature_below_its_range_and_huge_values_are_out_of_range():
     ts = "2026-03-01T08:00:00+08:00"
     assert not validate("W-RIVER", {"ts": ts, "water_temp": -5}).dead_letters
     assert reasons(validate("W-RIVER", {"ts": ts, "water_temp": -5.1})) == ["out_of_range"]
-    huge = validate("110000-A001", {"ts": ts, "pm25": 1e308, "pm10": 5e-324, "so2": -0.0})
-    assert reasons(huge) == ["out_of_range"]
-    assert sorted((r[1], r[3]) for r in huge.readings) == [("pm10", 5e-324), ("so2", 0.0)]
+    odd = {"ts": ts, "pm25": 1e308, "pm10": 5e-324, "so2": -0.0, "no2": 1e-9, "co": 9e-10}
+    outcome = validate("110000-A001", odd)
+    assert reasons(outcome) == ["out_of_range", "out_of_range", "out_of_range"]
+    assert sorted((r[1], r[3]) for r in outcome.readings) == [("no2", 1e-9), ("so2", 0.0)]
+    details = [d.detail for d in outcome.dead_letters]
+    assert "is outside the plausible range 0..10000 ug/m3" in details[0]
+    assert (
+        "pm10 = 4.94066e-324 at 2026-03-01T08:00:00+08:00 is below any instrument's "
+        in (details[1])
+    )
 
 
 def test_a_bug_of_the_validator_dead_letters_the_message_only(monkeypatch):
