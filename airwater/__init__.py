@@ -1,7 +1,6 @@
-"""airwater: glue shared by every component — settings, embedded services, the command line."""
+"""airwater: the ``airwater`` command and process orchestration — ``run``, the embedded
+services, broker accounts. The top of the house: nothing below imports it."""
 
-from pathlib import Path
+from core import PROJECT_ROOT
 
 __all__ = ["PROJECT_ROOT"]
-
-PROJECT_ROOT = Path(__file__).resolve().parent.parent

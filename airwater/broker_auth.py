@@ -36,7 +36,7 @@ from pathlib import Path
 
 import psycopg
 
-from airwater.settings import Settings
+from core.settings import Settings
 from storage import credentials
 from storage.credentials import Role
 

@@ -18,7 +18,7 @@ from rich.console import Console
 from rich.table import Table
 
 from airwater.embedded import MosquittoServer
-from airwater.settings import Settings
+from core.settings import Settings
 from schemas.reports import AirReport, WaterReport
 from standards.water import CLASS_NAMES
 from storage.credentials import Role
@@ -39,7 +39,7 @@ def _require_database(settings: Settings) -> str:
 
 
 def cmd_migrate(args: argparse.Namespace, settings: Settings) -> int:
-    from storage.db import connect
+    from core.db import connect
     from storage.migrate import migrate
 
     with connect(_require_database(settings)) as conn:
@@ -49,8 +49,8 @@ def cmd_migrate(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_stations_import(args: argparse.Namespace, settings: Settings) -> int:
+    from core.db import connect
     from schemas.stations import StationFileError, read_station_file
-    from storage.db import connect
     from storage.stations import upsert_stations
 
     try:
@@ -65,7 +65,7 @@ def cmd_stations_import(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_stations_list(args: argparse.Namespace, settings: Settings) -> int:
-    from storage.db import connect
+    from core.db import connect
     from storage.stations import list_stations
 
     with connect(_require_database(settings)) as conn:
@@ -104,8 +104,8 @@ def _write_passwords(path: Path, passwords: dict[str, str]) -> None:
 
 def cmd_credentials(args: argparse.Namespace, settings: Settings) -> int:
     from airwater import broker_auth
+    from core.db import connect
     from storage.credentials import CredentialError, accounts, revoke, stations_without_credentials
-    from storage.db import connect
 
     action = args.credentials_command
     with connect(_require_database(settings)) as conn:
@@ -183,9 +183,9 @@ def _embedded_broker_accounts(
     from urllib.parse import quote
 
     from airwater import broker_auth
+    from core.db import connect
     from simulators.network import build_network
     from storage.credentials import accounts
-    from storage.db import connect
 
     auth_settings = settings.model_copy(update={"broker_auth_dir": broker.folder})
     credentials_file: Path | None = None
@@ -220,7 +220,7 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     a component that exits is restarted, one that keeps exiting stops the run (exit 1)."""
     from airwater.embedded import PostgresServer
     from airwater.supervisor import Component, ComponentFailed, Supervisor
-    from storage.db import connect
+    from core.db import connect
     from storage.migrate import migrate
 
     started: list[PostgresServer | MosquittoServer] = []
@@ -420,8 +420,8 @@ def _print_json(reports: Sequence[BaseModel], trend: Sequence[BaseModel]) -> Non
 
 
 def cmd_report(args: argparse.Namespace, settings: Settings) -> int:
+    from core.db import connect
     from storage.compliance import air_report, water_report
-    from storage.db import connect
     from storage.report_rows import (
         AIR_CSV_COLUMNS,
         WATER_CSV_COLUMNS,
@@ -514,7 +514,7 @@ _DROP_OLD_CHUNKS = "SELECT drop_chunks(%s::regclass, older_than => now() - %s::i
 
 
 def cmd_retention(args: argparse.Namespace, settings: Settings) -> int:
-    from storage.db import connect
+    from core.db import connect
 
     ages = {"readings": args.older_than, "readings_hourly": args.hourly_older_than}
     with connect(_require_database(settings), autocommit=True) as conn:

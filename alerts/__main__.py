@@ -10,8 +10,8 @@ import sys
 
 from prometheus_client import start_http_server
 
-from airwater.settings import Settings
 from alerts.delivery import DeliveryWorker, install_signal_handlers
+from core.settings import Settings
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -31,8 +31,6 @@ from prometheus_client import Counter, Gauge, Histogram
 from psycopg.rows import class_row
 from psycopg_pool import ConnectionPool, PoolTimeout
 
-from airwater.mqtt import mqtt_client
-from airwater.settings import Settings
 from alerts.webhook import (
     EVENT_HEADER,
     SIGNATURE_HEADER,
@@ -46,7 +44,9 @@ from alerts.webhook import (
     verify_signature,
     webhook_target_allowed,
 )
-from storage.db import make_pool
+from core.db import make_pool
+from core.mqtt import mqtt_client
+from core.settings import Settings
 
 __all__ = [
     "CHANNEL",

@@ -8,8 +8,8 @@ import sys
 
 import uvicorn
 
-from airwater.settings import Settings
 from api.app import create_app
+from core.settings import Settings
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -12,7 +12,6 @@ from fastapi.middleware.cors import CORSMiddleware
 from prometheus_client import Counter, Histogram, make_asgi_app
 from psycopg_pool import ConnectionPool
 
-from airwater.settings import Settings, get_settings
 from api.errors import install_error_handlers
 from api.headers import SecurityHeaders
 from api.limits import BodyLimit, RateLimit, TokenBuckets
@@ -29,7 +28,8 @@ from api.routes import (
     readings,
     stations,
 )
-from storage.db import make_pool
+from core.db import make_pool
+from core.settings import Settings, get_settings
 from storage.writer import prepare_connection
 
 REQUESTS = Counter("airwater_api_requests", "API requests", ["method", "route", "status"])

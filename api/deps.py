@@ -11,9 +11,9 @@ from fastapi import Depends, Request
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 from psycopg_pool import ConnectionPool, PoolTimeout
 
-from airwater.settings import Settings
 from api.auth import API_KEY_HEADER, Principal, identify
 from api.errors import ApiError
+from core.settings import Settings
 
 _bearer = HTTPBearer(auto_error=False, description="Authorization: Bearer aw_<id>_<secret>")
 _api_key = APIKeyHeader(name=API_KEY_HEADER, auto_error=False, description="aw_<id>_<secret>")

@@ -66,7 +66,7 @@ from rich.progress import (  # noqa: E402
 )
 from rich.table import Table  # noqa: E402
 
-from airwater.settings import MqttTarget  # noqa: E402
+from core.settings import MqttTarget  # noqa: E402
 
 console = Console(highlight=False, width=None if sys.stdout.isatty() else 160)
 

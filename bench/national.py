@@ -736,9 +736,9 @@ class Bench:
         from fastapi.testclient import TestClient
         from pydantic import SecretStr
 
-        from airwater.settings import Settings
         from api import create_app
-        from storage.db import make_pool
+        from core.db import make_pool
+        from core.settings import Settings
         from storage.writer import prepare_connection
 
         year, repeats = self.args.year, self.args.repeats

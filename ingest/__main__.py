@@ -8,7 +8,7 @@ import sys
 
 from prometheus_client import start_http_server
 
-from airwater.settings import Settings
+from core.settings import Settings
 from ingest.worker import IngestWorker, install_signal_handlers
 
 

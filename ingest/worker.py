@@ -20,13 +20,13 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from psycopg_pool import ConnectionPool, PoolTimeout
 
-from airwater.mqtt import mqtt_client
-from airwater.settings import Settings
 from alerts.evaluate import evaluate_batch
+from core.db import make_pool
+from core.mqtt import mqtt_client
+from core.settings import Settings
 from ingest import metrics
 from ingest.validate import Outcome, StationDirectory, Validator, load_stations
 from schemas.payloads import Rejection
-from storage.db import make_pool
 from storage.writer import (
     DeadLetter,
     ReadingRow,

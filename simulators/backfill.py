@@ -32,7 +32,7 @@ from rich.progress import (
 )
 from rich.text import Text
 
-from airwater.settings import Settings
+from core.settings import Settings
 from schemas.stations import Station
 from simulators.connections import StationConnections
 from simulators.model import (

@@ -16,7 +16,7 @@ from rich.console import Console
 from rich.logging import RichHandler
 from rich.table import Column, Table
 
-from airwater.settings import Settings
+from core.settings import Settings
 from schemas.stations import FIELDS, Station
 from simulators.model import DEFAULT_SEED, reports_class_only
 from simulators.network import (
@@ -307,7 +307,7 @@ def _credentials(path: Path | None) -> dict[str, str] | None:
 
 
 def _register(settings: Settings, stations: list[Station], only_missing: bool = False) -> None:
-    from storage.db import connect
+    from core.db import connect
     from storage.stations import list_stations, upsert_stations
 
     with connect(_database_url(settings)) as conn:
@@ -423,7 +423,7 @@ def cmd_backfill(args: argparse.Namespace, settings: Settings) -> int:
             f"in {result.seconds:.1f} s ({result.rows_per_s:,.0f} readings/s)"
         )
         return 0
-    from storage.db import connect
+    from core.db import connect
 
     _register(settings, stations, only_missing=True)
     with connect(_database_url(settings)) as conn:

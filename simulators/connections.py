@@ -24,8 +24,8 @@ from typing import Any
 
 import paho.mqtt.client as mqtt
 
-from airwater.mqtt import mqtt_client
-from airwater.settings import Settings
+from core.mqtt import mqtt_client
+from core.settings import Settings
 from schemas.stations import Station
 from simulators.payloads import OFFLINE, ONLINE, status_topic
 

@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from airwater.settings import Settings
+from core.settings import Settings
 from schemas.stations import Station
 from simulators.connections import StationConnections
 from simulators.model import DEFAULT_SEED

@@ -15,10 +15,10 @@ from psycopg_pool import ConnectionPool
 from pydantic import SecretStr
 
 from airwater.embedded import MosquittoServer, PostgresServer
-from airwater.settings import Settings
 from api import create_app
+from core.db import make_pool
+from core.settings import Settings
 from schemas.stations import Station
-from storage.db import make_pool
 from storage.migrate import migrate
 from storage.stations import upsert_stations
 from storage.writer import prepare_connection

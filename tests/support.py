@@ -17,7 +17,7 @@ from typing import Any, Self
 import paho.mqtt.client as mqtt
 import psycopg
 
-from airwater import PROJECT_ROOT
+from core import PROJECT_ROOT
 
 
 def wait_for(

@@ -18,7 +18,7 @@ import httpx
 import psycopg
 import pytest
 
-from airwater import PROJECT_ROOT
+from core import PROJECT_ROOT
 from storage.writer import prepare_connection, write_batch
 from tests.conftest import ADMIN_KEY
 from tests.support import wait_for

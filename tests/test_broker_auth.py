@@ -126,7 +126,7 @@ def services(database_url: str, auth_broker: MosquittoServer, monkeypatch) -> di
     monkeypatch.setenv("AIRWATER_BROKER_AUTH_DIR", str(auth_broker.folder))
     with psycopg.connect(database_url) as conn:
         passwords = broker_auth.ensure_services(conn, ("ingest", "alerts", "simulators"))
-        from airwater.settings import Settings
+        from core.settings import Settings
 
         assert broker_auth.sync(conn, Settings()).reloaded
     return passwords
@@ -426,7 +426,7 @@ def tls_broker(tmp_path: Path) -> Iterator[tuple[MosquittoServer, Path]]:
 def test_tls_listener_carries_readings_end_to_end(
     tls_broker, database_url: str, monkeypatch, tmp_path: Path
 ) -> None:
-    from airwater.settings import Settings
+    from core.settings import Settings
 
     server, ca_file = tls_broker
     monkeypatch.setenv("AIRWATER_BROKER_AUTH_DIR", str(server.folder))

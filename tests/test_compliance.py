@@ -17,7 +17,7 @@ import pandas as pd
 import psycopg
 import pytest
 
-from airwater import PROJECT_ROOT
+from core import PROJECT_ROOT
 from schemas.stations import Station
 from storage.compliance import air_report, air_trend, water_report
 from storage.stations import upsert_stations

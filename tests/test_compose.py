@@ -25,8 +25,8 @@ from typing import Any
 import paho.mqtt.client as mqtt
 import pytest
 
-from airwater import PROJECT_ROOT
 from airwater.embedded import free_port, wait_for_port
+from core import PROJECT_ROOT
 from tests.support import wait_for
 
 COMPOSE_FILE = PROJECT_ROOT / "docker-compose.yml"

@@ -22,13 +22,13 @@ from psycopg import sql
 from psycopg_pool import ConnectionPool
 from pydantic import SecretStr
 
-from airwater import PROJECT_ROOT
 from airwater.embedded import free_port
-from airwater.settings import Settings
 from api import create_app
 from api.routes import dashboard
+from core import PROJECT_ROOT
+from core.db import make_pool
+from core.settings import Settings
 from schemas.stations import Station
-from storage.db import make_pool
 from storage.migrate import migrate
 from storage.stations import upsert_stations
 from storage.writer import prepare_connection, write_batch

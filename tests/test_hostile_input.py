@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 import psycopg
 import pytest
 
-from airwater import PROJECT_ROOT
+from core import PROJECT_ROOT
 from ingest.validate import Outcome, StationDirectory, Validator
 from storage.writer import prepare_connection, write_batch
 from tests.fuzz_support import FUZZ_STATIONS

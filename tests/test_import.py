@@ -15,7 +15,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from airwater import PROJECT_ROOT
+from core import PROJECT_ROOT
 from ingest.bulk import derived_city_code, detect_format, import_files
 from tests.support import assert_rollups_match_readings, count
 

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import psycopg
 
-from airwater import PROJECT_ROOT
 from airwater.embedded import free_port
+from core import PROJECT_ROOT
 from schemas.stations import Station
 from storage.compliance import air_report
 from storage.stations import upsert_stations

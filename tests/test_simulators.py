@@ -20,9 +20,9 @@ import paho.mqtt.client as mqtt
 import psycopg
 import pytest
 
-from airwater import PROJECT_ROOT
 from airwater.embedded import MosquittoServer
-from airwater.settings import Settings
+from core import PROJECT_ROOT
+from core.settings import Settings
 from ingest.validate import Outcome, StationDirectory, StationInfo, Validator
 from schemas.stations import Station
 from simulators import (

@@ -10,7 +10,7 @@ import sys
 import psycopg
 import pytest
 
-from airwater import PROJECT_ROOT
+from core import PROJECT_ROOT
 from schemas.stations import Station, StationFileError, read_station_file
 from storage.stations import create_station, get_station, list_stations, update_station
 

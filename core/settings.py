@@ -9,7 +9,7 @@ from urllib.parse import unquote, urlsplit
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from airwater import PROJECT_ROOT
+from core import PROJECT_ROOT
 
 
 class MqttTarget:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import paho.mqtt.client as mqtt
 
-from airwater.settings import Settings
+from core.settings import Settings
 
 
 def mqtt_client(settings: Settings, client_id: str, manual_ack: bool = False) -> mqtt.Client:
