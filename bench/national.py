@@ -664,7 +664,9 @@ class Bench:
 
     # --- latencies -----------------------------------------------------------------------
     def latencies_storage(self) -> None:
-        from storage.compliance import _air_report, _water_report, air_report, water_report
+        from reports import air_report, water_report
+        from reports.air import compute_air_report
+        from reports.water import compute_water_report
         from storage.series import reading_chunks, readings_of_station
 
         year, repeats = self.args.year, self.args.repeats
@@ -702,10 +704,10 @@ class Bench:
             # the first call after a change of the year's daily rollups computes the report
             uncached = max(3, repeats // 4)
             self.latencies += [
-                timed(lambda: _air_report(conn, year, "pm25"), uncached,
+                timed(lambda: compute_air_report(conn, year, "pm25"), uncached,
                       "air_report computed (cache bypassed)", None,
                       "first call after the year's data changed"),
-                timed(lambda: _water_report(conn, year), uncached,
+                timed(lambda: compute_water_report(conn, year), uncached,
                       "water_report computed (cache bypassed)", None),
             ]  # fmt: skip
             year_rows = station_year()
@@ -841,18 +843,19 @@ class Bench:
 
     def explain(self) -> None:
         """EXPLAIN (ANALYZE, BUFFERS) of the report and series queries, into the out folder."""
+        from reports.air import daily_limit_periods
         from storage.compliance import (
             CITY_ANNUAL_STATISTICS,
             STATION_ANNUAL_STATISTICS,
             WATER_ITEM_MONTHS,
-            _daily_limit_ranges,
+            annual_statistics_params,
         )
         from storage.series import READINGS_OF_STATION_IN_RANGE
 
         year = self.args.year
         start, end = date(year, 1, 1), date(year, 12, 31)
-        ranges, _ = _daily_limit_ranges("pm25", start, end)
-        air = {"parameter": "pm25", "start": start, "end": end, "fraction": 0.95, **ranges}
+        periods, _ = daily_limit_periods("pm25", start, end)
+        air = annual_statistics_params("pm25", start, end, 0.95, periods)
         series = {"station_id": self.station, "parameter": "pm25",
                   "start": datetime(year, 1, 1, tzinfo=BEIJING),
                   "end": datetime(year + 1, 1, 1, tzinfo=BEIJING),

@@ -128,16 +128,22 @@ def parse_water_class(raw: object) -> int | None:
     return _ROMAN.get(text)
 
 
+def median_class(monthly_classes: Sequence[int | float]) -> int:
+    """Annual class (1..6) of a section that reports only its class: the median of its
+    monthly classes, the worse of the two middle ones when their number is even (a section
+    is never reported better than half of its months)."""
+    if not monthly_classes:
+        raise ValueError("no monthly classes")
+    ordered = sorted(monthly_classes)
+    middle = len(ordered) // 2
+    if len(ordered) % 2:
+        return int(ordered[middle])
+    return int(max(ordered[middle - 1], ordered[middle]))
+
+
 # Basin and river evaluation (2011 surface-water evaluation method): with at least this many
 # sections the grade comes from the class shares; with fewer, from the mean of each item.
 BASIN_MIN_SECTIONS = 5
-BASIN_GRADES = (
-    "excellent",
-    "good",
-    "lightly polluted",
-    "moderately polluted",
-    "heavily polluted",
-)
 
 
 def _count(classes: Sequence[int], worst: int) -> tuple[int, int]:

@@ -1,36 +1,24 @@
-"""Series of a station or a city: its readings (a page, or every row in chunks for an
-export) and its hourly, daily, monthly and annual values with their coverage.
+"""Series of a station or a city as stored: its readings (a page, or every row in chunks for
+an export) and the rows its hourly, daily, monthly and annual values are made of.
 
 Aggregation follows HJ 663: a daily value is the mean of the valid hourly means of the
 station's local day, monthly and annual values the mean of the valid daily means; a city's
 hourly or daily value is the mean of its stations' valid values, and its monthly and annual
-values come from the city's daily values. Validity is GB 3095 Table 4 (standards.validity).
+values come from the city's daily values. Rows only; reports.series adds the coverage.
 """
 
 from __future__ import annotations
 
-import calendar
-from collections.abc import Generator, Sequence
+from collections.abc import Generator
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time
-from itertools import groupby
+from datetime import date, datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import psycopg
 
-from schemas.reports import CoverageOut
-from schemas.series import AggregateValue, Period, Reading
-from standards.parameters import CATALOGUE
-from standards.validity import (
-    HOURLY_MIN_MINUTES,
-    Coverage,
-    annual_coverage,
-    monthly_coverage,
-)
-
-# (station_id, parameter, ts, value, flag, flag_reason)
-ReadingRow = tuple[str, str, datetime, float, str, str | None]
+# A reading as read back, with its flag: (station_id, parameter, ts, value, flag,
+# flag_reason). What the writer takes is storage.writer.ReadingRow (with received_at).
+StoredReading = tuple[str, str, datetime, float, str, str | None]
 
 # Keyset on (ts, parameter); LIMIT NULL (an export) is no limit. COALESCE of a bound
 # parameter folds to a constant at plan time, so TimescaleDB still excludes chunks.
@@ -143,25 +131,6 @@ SELECT min(city), mode() WITHIN GROUP (ORDER BY timezone), count(*)
 FROM stations WHERE city_code = %(city_code)s
 """
 
-RULES: dict[tuple[str, Period], str] = {
-    ("station", "hourly"): "mean of the station's valid readings in the UTC hour; valid with "
-    f"at least {HOURLY_MIN_MINUTES} minutes of data (GB 3095 Table 4)",
-    ("station", "daily"): "mean of the valid hourly means of the station's local day; valid "
-    "with at least the parameter's minimum of valid hours (20 for air pollutants)",
-    ("station", "monthly"): "mean of the valid daily means of the month; valid with at least "
-    "27 valid days (25 in February)",
-    ("station", "annual"): "mean of the valid daily means of the year; valid with at least "
-    "324 valid days and every month valid",
-    ("city", "hourly"): "mean of the valid hourly means of the city's stations (HJ 663); "
-    "valid when at least one station has a valid hour",
-    ("city", "daily"): "mean of the valid daily means of the city's stations that day "
-    "(HJ 663); valid when at least one station has a valid daily mean",
-    ("city", "monthly"): "mean of the city's daily values in the month (HJ 663); valid with "
-    "at least 27 days with a city value (25 in February)",
-    ("city", "annual"): "mean of the city's daily values in the year (HJ 663); valid with at "
-    "least 324 days with a city value and every month valid",
-}
-
 
 @dataclass(frozen=True)
 class Range:
@@ -190,23 +159,57 @@ class Range:
         }
 
 
-def unit_of(parameter: str) -> str:
-    """The stored unit of a parameter ("" for one outside the catalogue)."""
-    known = CATALOGUE.get(parameter)
-    return known.unit if known else ""
+@dataclass(frozen=True)
+class StationHour:
+    """A stored hour of a station: mean, min and max of its valid readings in the UTC hour
+    starting at ``bucket``, how many readings it holds, whether it is valid, and the
+    station's reading interval (s)."""
+
+    bucket: datetime
+    mean: float | None
+    min: float | None
+    max: float | None
+    readings: int
+    valid: bool
+    reading_interval_s: int
 
 
-def _reading(row: ReadingRow) -> Reading:
-    station_id, parameter, ts, value, flag, flag_reason = row
-    return Reading(
-        station_id=station_id,
-        parameter=parameter,
-        ts=ts.astimezone(UTC),
-        value=value,
-        unit=unit_of(parameter),
-        flag=flag,  # type: ignore[arg-type]
-        flag_reason=flag_reason,
-    )
+@dataclass(frozen=True)
+class StationDay:
+    """A stored local day of a station, with its valid hours and the hours the parameter
+    needs for a valid daily mean."""
+
+    day: date
+    mean: float | None
+    min: float | None
+    max: float | None
+    valid_hours: int
+    daily_min_hours: int
+
+
+@dataclass(frozen=True)
+class CityPeriod:
+    """A city's hour (a UTC datetime) or local day (a date): mean, min and max of its
+    stations' valid values, how many stations had one, and how many stations of the city
+    have any value of the parameter in the range."""
+
+    period: date | datetime
+    mean: float | None
+    min: float | None
+    max: float | None
+    valid_stations: int
+    stations: int
+
+
+@dataclass(frozen=True)
+class MonthOfDays:
+    """A month (its first day) of valid daily values: their sum, count, min and max."""
+
+    month: date
+    total: float | None
+    valid_days: int
+    min: float | None
+    max: float | None
 
 
 def _readings_params(
@@ -236,7 +239,7 @@ def readings_of_station(
     end: datetime | None,
     after: tuple[datetime, str] | None,
     limit: int,
-) -> list[Reading]:
+) -> list[StoredReading]:
     """Up to ``limit`` readings in [start, end) in (ts, parameter) order after the key
     ``after``; values in the parameter's stored unit."""
     with conn.cursor() as cur:
@@ -244,7 +247,7 @@ def readings_of_station(
             READINGS_OF_STATION_IN_RANGE,
             _readings_params(station_id, parameter, start, end, after, limit),
         )
-        return [_reading(row) for row in cur.fetchall()]
+        return cur.fetchall()
 
 
 def reading_chunks(
@@ -254,7 +257,7 @@ def reading_chunks(
     start: datetime | None,
     end: datetime | None,
     rows_per_chunk: int = 5000,
-) -> Generator[list[ReadingRow], None, None]:
+) -> Generator[list[StoredReading], None, None]:
     """Every reading in [start, end) in (ts, parameter) order, ``rows_per_chunk`` rows at a
     time, through a server-side cursor: memory stays bounded whatever the range. Closing the
     generator closes the cursor."""
@@ -273,187 +276,55 @@ def city_by_code(conn: psycopg.Connection, city_code: str) -> tuple[str | None, 
     return row[0], row[1]
 
 
-def _coverage_out(coverage: Coverage) -> CoverageOut:
-    return CoverageOut(
-        expected=coverage.expected,
-        observed=coverage.observed,
-        percent_complete=round(coverage.percent_complete, 2),
-        valid=coverage.valid,
-        reasons=list(coverage.reasons),
-    )
+def _params(key: str, value: str, parameter: str, span: Range) -> dict[str, Any]:
+    return {key: value, "parameter": parameter, **span.params()}
 
 
-def _coverage(expected: int, observed: int, reasons: Sequence[str]) -> CoverageOut:
-    return CoverageOut(
-        expected=expected,
-        observed=observed,
-        percent_complete=round(100 * observed / expected, 2) if expected else 0.0,
-        valid=not reasons,
-        reasons=list(reasons),
-    )
+def station_hourly_means(
+    conn: psycopg.Connection, station_id: str, parameter: str, span: Range
+) -> list[StationHour]:
+    """The stored hours of a station's parameter in ``span``, oldest first."""
+    rows = conn.execute(STATION_HOURLY_MEANS, _params("station_id", station_id, parameter, span))
+    return [StationHour(*row) for row in rows]
 
 
-def _plural(count: int, noun: str) -> str:
-    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
+def station_daily_means(
+    conn: psycopg.Connection, station_id: str, parameter: str, span: Range
+) -> list[StationDay]:
+    """The stored local days of a station's parameter in ``span`` (days), oldest first."""
+    rows = conn.execute(STATION_DAILY_MEANS, _params("station_id", station_id, parameter, span))
+    return [StationDay(*row) for row in rows]
 
 
-def _local_midnight(day: date, timezone: str) -> datetime:
-    return datetime.combine(day, time(), tzinfo=ZoneInfo(timezone))
+def station_valid_days_by_month(
+    conn: psycopg.Connection, station_id: str, parameter: str, span: Range
+) -> list[MonthOfDays]:
+    """A station's valid daily means of ``parameter`` in ``span`` (days), month by month."""
+    params = _params("station_id", station_id, parameter, span)
+    return [MonthOfDays(*row) for row in conn.execute(STATION_VALID_DAYS_BY_MONTH, params)]
 
 
-def _station_hourly(rows: Sequence[Sequence[Any]]) -> list[AggregateValue]:
-    values = []
-    for bucket, mean, low, high, count, valid, interval_s in rows:
-        # minutes of data: readings x the station's interval, at most the hour
-        minutes = min(60, count * interval_s // 60)
-        reasons = (
-            []
-            if valid
-            else [f"{_plural(minutes, 'minute')} of data in the hour ({HOURLY_MIN_MINUTES} needed)"]
-        )
-        values.append(
-            AggregateValue(
-                period_start=bucket.astimezone(UTC),
-                mean=mean,
-                min=low,
-                max=high,
-                coverage=CoverageOut(
-                    expected=60,
-                    observed=minutes,
-                    percent_complete=round(100 * minutes / 60, 2),
-                    valid=valid,
-                    reasons=reasons,
-                ),
-            )
-        )
-    return values
+def city_hourly_means(
+    conn: psycopg.Connection, city_code: str, parameter: str, span: Range
+) -> list[CityPeriod]:
+    """A city's hourly values in ``span`` (HJ 663: the mean of its stations' valid hourly
+    means), oldest first; ``period`` is the UTC hour."""
+    rows = conn.execute(CITY_HOURLY_MEANS, _params("city_code", city_code, parameter, span))
+    return [CityPeriod(*row) for row in rows]
 
 
-def _station_daily(rows: Sequence[Sequence[Any]], timezone: str) -> list[AggregateValue]:
-    values = []
-    for day, mean, low, high, valid_hours, min_hours in rows:
-        reasons = (
-            []
-            if valid_hours >= min_hours
-            else [f"{_plural(valid_hours, 'valid hour')} ({min_hours} needed)"]
-        )
-        values.append(
-            AggregateValue(
-                period_start=_local_midnight(day, timezone),
-                mean=mean,
-                min=low,
-                max=high,
-                coverage=_coverage(24, valid_hours, reasons),
-            )
-        )
-    return values
+def city_daily_means(
+    conn: psycopg.Connection, city_code: str, parameter: str, span: Range
+) -> list[CityPeriod]:
+    """A city's daily values in ``span`` (HJ 663: the mean of its stations' valid daily
+    means), oldest first; ``period`` is the local day."""
+    rows = conn.execute(CITY_DAILY_MEANS, _params("city_code", city_code, parameter, span))
+    return [CityPeriod(*row) for row in rows]
 
 
-def _city_values(rows: Sequence[Sequence[Any]], start_of: Any, what: str) -> list[AggregateValue]:
-    """City hourly or daily values: expected = the city's stations with data in the range,
-    observed = stations with a valid value in the period."""
-    return [
-        AggregateValue(
-            period_start=start_of(period),
-            mean=mean,
-            min=low,
-            max=high,
-            coverage=_coverage(
-                stations, valid_stations, [] if valid_stations else [f"no station has {what}"]
-            ),
-        )
-        for period, mean, low, high, valid_stations, stations in rows
-    ]
-
-
-def _monthly(rows: Sequence[Sequence[Any]], timezone: str) -> list[AggregateValue]:
-    return [
-        AggregateValue(
-            period_start=_local_midnight(month, timezone),
-            mean=total / valid_days if valid_days else None,
-            min=low,
-            max=high,
-            coverage=_coverage_out(monthly_coverage(valid_days, month.year, month.month)),
-        )
-        for month, total, valid_days, low, high in rows
-    ]
-
-
-def _annual(rows: Sequence[Sequence[Any]], timezone: str) -> list[AggregateValue]:
-    values = []
-    for year, months in groupby(rows, key=lambda row: row[0].year):
-        month_rows = list(months)
-        valid_days = sum(row[2] for row in month_rows)
-        total = sum(row[1] for row in month_rows if row[1] is not None)
-        lows = [row[3] for row in month_rows if row[3] is not None]
-        highs = [row[4] for row in month_rows if row[4] is not None]
-        coverage = annual_coverage({row[0].month: row[2] for row in month_rows}, year)
-        values.append(
-            AggregateValue(
-                period_start=_local_midnight(date(year, 1, 1), timezone),
-                mean=total / valid_days if valid_days else None,
-                min=min(lows, default=None),
-                max=max(highs, default=None),
-                coverage=_coverage_out(coverage),
-            )
-        )
-    return values
-
-
-def _whole_periods(period: Period, span: Range) -> Range:
-    """Monthly and annual values cover every whole month or year the range touches."""
-    assert span.start_day is not None and span.end_day is not None
-    start, end = span.start_day, span.end_day
-    if period == "monthly":
-        start = start.replace(day=1)
-        end = end.replace(day=calendar.monthrange(end.year, end.month)[1])
-    elif period == "annual":
-        start, end = start.replace(month=1, day=1), end.replace(month=12, day=31)
-    return Range(start_day=start, end_day=end)
-
-
-def station_aggregates(
-    conn: psycopg.Connection,
-    station_id: str,
-    timezone: str,
-    parameter: str,
-    period: Period,
-    span: Range,
-) -> list[AggregateValue]:
-    """Values of one station's parameter per period in ``span``, oldest first; only periods
-    with data appear."""
-    params = {"station_id": station_id, "parameter": parameter}
-    with conn.cursor() as cur:
-        if period == "hourly":
-            rows = cur.execute(STATION_HOURLY_MEANS, params | span.params()).fetchall()
-            return _station_hourly(rows)
-        if period == "daily":
-            rows = cur.execute(STATION_DAILY_MEANS, params | span.params()).fetchall()
-            return _station_daily(rows, timezone)
-        whole = _whole_periods(period, span)
-        rows = cur.execute(STATION_VALID_DAYS_BY_MONTH, params | whole.params()).fetchall()
-    return _monthly(rows, timezone) if period == "monthly" else _annual(rows, timezone)
-
-
-def city_aggregates(
-    conn: psycopg.Connection,
-    city_code: str,
-    timezone: str,
-    parameter: str,
-    period: Period,
-    span: Range,
-) -> list[AggregateValue]:
-    """Values of a city's parameter per period in ``span`` by HJ 663, oldest first."""
-    params = {"city_code": city_code, "parameter": parameter}
-    with conn.cursor() as cur:
-        if period == "hourly":
-            rows = cur.execute(CITY_HOURLY_MEANS, params | span.params()).fetchall()
-            return _city_values(rows, lambda bucket: bucket.astimezone(UTC), "a valid hour")
-        if period == "daily":
-            rows = cur.execute(CITY_DAILY_MEANS, params | span.params()).fetchall()
-            return _city_values(
-                rows, lambda day: _local_midnight(day, timezone), "a valid daily mean"
-            )
-        whole = _whole_periods(period, span)
-        rows = cur.execute(CITY_VALID_DAYS_BY_MONTH, params | whole.params()).fetchall()
-    return _monthly(rows, timezone) if period == "monthly" else _annual(rows, timezone)
+def city_valid_days_by_month(
+    conn: psycopg.Connection, city_code: str, parameter: str, span: Range
+) -> list[MonthOfDays]:
+    """A city's daily values of ``parameter`` in ``span`` (days), month by month."""
+    params = _params("city_code", city_code, parameter, span)
+    return [MonthOfDays(*row) for row in conn.execute(CITY_VALID_DAYS_BY_MONTH, params)]

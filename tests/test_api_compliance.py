@@ -9,8 +9,14 @@ from datetime import date
 import psycopg
 import pytest
 
-from storage.compliance import air_report, air_trend, water_report, water_trend
-from storage.report_rows import AIR_CSV_COLUMNS, WATER_CSV_COLUMNS
+from reports import (
+    AIR_CSV_COLUMNS,
+    WATER_CSV_COLUMNS,
+    air_report,
+    air_trend_point,
+    water_report,
+    water_trend_point,
+)
 from storage.writer import prepare_connection
 from tests.test_compliance import days_of, write_daily_values
 
@@ -73,8 +79,8 @@ def test_air_parameter_is_passed_on(reader, two_years):
 def test_air_year_range_gives_reports_and_trend(reader, two_years):
     body = reader.get("/v1/compliance/air", params={"year": 2025, "to": 2026}).json()
     with psycopg.connect(two_years) as conn:
-        trend = air_trend(conn, [2025, 2026])
         reports = [air_report(conn, y) for y in (2025, 2026)]
+        trend = [air_trend_point(r) for r in reports]
     assert body["reports"] == [r.model_dump(mode="json") for r in reports]
     assert body["trend"] == [p.model_dump(mode="json") for p in trend]
     assert [(p["year"], p["annual_limit"]) for p in body["trend"]] == [(2025, 35), (2026, 30)]
@@ -136,6 +142,8 @@ def test_air_csv_level_national_and_range(reader, two_years):
         "application/json",
         "*/*",
         "text/csv;q=0.1, */*",
+        "application/json, text/csv;q=0.1",
+        "text/csv;q=0.5, application/json;q=0.5",
         "application/xml",
         "text/*;q=0.2, application/*",
     ],
@@ -146,10 +154,20 @@ def test_json_unless_csv_is_preferred(reader, database_url, accept):
     assert response.json()["reports"][0]["year"] == 2025
 
 
+def test_water_is_json_when_accept_prefers_json_to_csv(reader, database_url):
+    response = reader.get(
+        "/v1/compliance/water",
+        params={"year": 2025},
+        headers={"Accept": "application/json, text/csv;q=0.1"},
+    )
+    assert response.headers["content-type"] == "application/json"
+    assert response.json()["reports"][0]["year"] == 2025
+
+
 def test_water_json_equals_the_storage_report_and_range_has_a_trend(reader, two_years):
     with psycopg.connect(two_years) as conn:
         expected = water_report(conn, 2025)
-        trend = water_trend(conn, [2024, 2025])
+        trend = [water_trend_point(water_report(conn, y)) for y in (2024, 2025)]
     single = reader.get("/v1/compliance/water", params={"year": 2025})
     assert single.status_code == 200, single.text
     assert single.json() == {"reports": [expected.model_dump(mode="json")], "trend": []}

@@ -173,6 +173,26 @@ def test_csv_by_format_query_or_accept_header(admin, database_url, params, heade
     assert len(as_json.json()["items"]) == 4
 
 
+@pytest.mark.parametrize(
+    "accept",
+    ["application/json, text/csv;q=0.1", "text/csv;q=0.1, */*", "*/*", "text/csv;q=0"],
+)
+def test_json_page_unless_accept_prefers_csv(admin, database_url, accept):
+    store(database_url, hourly(STATION, "pm25", 3))
+    response = admin.get(READINGS, params={"limit": 2}, headers={"Accept": accept})
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "application/json"
+    assert len(response.json()["items"]) == 2
+
+
+@pytest.mark.parametrize("accept", ["text/csv, application/json;q=0.9", "TEXT/CSV"])
+def test_csv_when_accept_prefers_it(admin, database_url, accept):
+    store(database_url, hourly(STATION, "pm25", 3))
+    response = admin.get(READINGS, params={"limit": 1}, headers={"Accept": accept})
+    assert response.headers["content-type"].startswith("text/csv")
+    assert len(list(csv.reader(io.StringIO(response.text)))) == 4  # header + 3 readings
+
+
 @pytest.mark.parametrize("params", [{}, {"format": "csv"}], ids=["json", "csv"])
 def test_401_without_key_403_without_read_scope(api, make_key, params):
     assert api.get(READINGS, params=params).status_code == 401

@@ -12,7 +12,7 @@ import pytest
 
 from airwater.embedded import PostgresServer
 from bench import national
-from storage.compliance import air_report, water_report
+from reports import air_report, water_report
 
 DATABASE = "bench_national"
 

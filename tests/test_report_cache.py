@@ -9,8 +9,8 @@ from zoneinfo import ZoneInfo
 
 import psycopg
 
+from reports import air_report, water_report
 from schemas.reports import AirAnnual, AirReport
-from storage.compliance import air_report, water_report
 from storage.writer import prepare_connection, write_batch
 
 BEIJING = ZoneInfo("Asia/Shanghai")

@@ -16,8 +16,8 @@ import psycopg
 
 from airwater.embedded import free_port
 from core import PROJECT_ROOT
+from reports import air_report
 from schemas.stations import Station
-from storage.compliance import air_report
 from storage.stations import upsert_stations
 from tests.support import Publisher, wait_for
 

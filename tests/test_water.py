@@ -10,7 +10,14 @@ import math
 
 import pytest
 
-from standards.water import WORSE_THAN_V, WaterClass, item_class, parse_water_class, water_class
+from standards.water import (
+    WORSE_THAN_V,
+    WaterClass,
+    item_class,
+    median_class,
+    parse_water_class,
+    water_class,
+)
 
 # GB 3838-2002 Table 1 upper limits for Class I..V (mg/L; fecal coliform per L).
 TABLE_1_UPPER: dict[str, tuple[float, float, float, float, float]] = {
@@ -355,3 +362,25 @@ def test_parse_water_class_accepts_numbers_roman_and_chinese_spellings(raw, expe
 )
 def test_parse_water_class_rejects_what_names_no_class(raw):
     assert parse_water_class(raw) is None
+
+
+@pytest.mark.parametrize(
+    ("monthly_classes", "expected"),
+    [
+        ([3], 3),
+        ([2, 4, 3], 3),
+        ([4, 4, 3, 2, 2, 3, 3, 4, 5, 3, 3, 2], 3),  # 2,2,2,3,3,3 | 3,3,4,4,4,5
+        ([2, 3], 3),  # between II and III: the worse
+        ([1, 1, 6, 6], 6),
+        ([2, 2, 2, 5, 5, 5], 5),
+        ([1, 2, 2, 2, 5, 5, 5], 2),
+        ([3.0, 4.0, 4.0], 4),  # classes as stored (double precision)
+    ],
+)
+def test_median_class_is_the_worse_middle_class(monthly_classes, expected):
+    assert median_class(monthly_classes) == expected
+
+
+def test_median_class_of_no_month_is_refused():
+    with pytest.raises(ValueError):
+        median_class([])

@@ -11,15 +11,9 @@ from fastapi import APIRouter, Query
 from api.deps import Conn, ReadAccess
 from api.errors import ApiError, problem_responses
 from api.routes.readings import invalid_query, station_or_404
+from reports import RULES, city_aggregates, station_aggregates, unit_of
 from schemas.series import AggregateSeries, DateOrInstant, ParameterName, Period
-from storage.series import (
-    RULES,
-    Range,
-    city_aggregates,
-    city_by_code,
-    station_aggregates,
-    unit_of,
-)
+from storage.series import Range, city_by_code
 
 router = APIRouter(prefix="/v1", tags=["aggregates"])
 

@@ -11,24 +11,26 @@ from fastapi.responses import Response
 
 from api.deps import Conn, ReadAccess
 from api.errors import problem_responses
-from schemas.ingest_api import AirCompliance, WaterCompliance
-from storage.compliance import air_report, water_report
-from storage.report_rows import (
+from reports import (
     AIR_CSV_COLUMNS,
+    CSV_MEDIA_TYPE,
     WATER_CSV_COLUMNS,
     AirLevel,
     air_csv_rows,
+    air_report,
     air_trend_point,
     csv_text,
+    wants_csv,
     water_csv_rows,
+    water_report,
     water_trend_point,
 )
+from schemas.ingest_api import AirCompliance, WaterCompliance
 
 router = APIRouter(prefix="/v1/compliance", tags=["compliance"])
 
 FIRST_YEAR, LAST_YEAR = 1990, 2100
 MAX_YEARS = 20
-CSV_MEDIA_TYPE = "text/csv"
 
 Year = Annotated[
     int,
@@ -80,42 +82,6 @@ def _years(year: int, to: int | None) -> list[int]:
             [{"loc": ("query", "to"), "msg": reason, "type": "value_error", "input": to}]
         )
     return list(range(year, last + 1))
-
-
-def _quality(accept: str, media_type: str) -> float:
-    """q of the most specific media range of ``accept`` that matches ``media_type``."""
-    kind = media_type.split("/")[0]
-    best: tuple[int, float] = (-1, 0.0)
-    for part in accept.split(","):
-        media_range, *params = (p.strip() for p in part.split(";"))
-        media_range = media_range.lower()
-        if media_range == media_type:
-            specificity = 2
-        elif media_range == f"{kind}/*":
-            specificity = 1
-        elif media_range == "*/*":
-            specificity = 0
-        else:
-            continue
-        q = 1.0
-        for param in params:
-            name, _, value = param.partition("=")
-            if name.strip().lower() == "q":
-                try:
-                    q = float(value)
-                except ValueError:
-                    q = 0.0
-        best = max(best, (specificity, q))
-    return best[1]
-
-
-def wants_csv(accept: str | None, output_format: str | None) -> bool:
-    """CSV when ?format=csv, or when Accept prefers text/csv to JSON; JSON otherwise."""
-    if output_format is not None:
-        return output_format == "csv"
-    if not accept:
-        return False
-    return _quality(accept, CSV_MEDIA_TYPE) > _quality(accept, "application/json")
 
 
 def _csv_response(text: str, filename: str) -> Response:

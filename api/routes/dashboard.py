@@ -3,8 +3,8 @@
 
 Always on and without login: the pages show aggregates only — annual, daily and hourly means,
 AQI, water classes, and alert events without their subscriptions, addresses or secrets. The
-numbers come from the functions behind the REST API (storage.compliance, storage.series,
-storage.aqi_queries with standards.aqi), so page and API cannot disagree.
+numbers come from the functions behind the REST API (reports, storage.aqi_queries with
+standards.aqi), so page and API cannot disagree.
 """
 
 from __future__ import annotations
@@ -20,10 +20,8 @@ import psycopg
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 from plotly.offline import get_plotlyjs, get_plotlyjs_version
-from psycopg.rows import dict_row
 from psycopg_pool import ConnectionPool, PoolTimeout
 
-from api.auth import Principal
 from api.dashboard import figures
 from api.dashboard.pages import (
     LatestAqi,
@@ -35,21 +33,20 @@ from api.dashboard.pages import (
     overview_page,
     station_page,
 )
-from api.routes.alerts import ALERT_EVENTS_NEWEST_FIRST, EVENT_COLUMNS, EventFilter
 from api.routes.compliance import FIRST_YEAR, LAST_YEAR
+from reports import air_report, air_trend_point, station_aggregates, water_report
 from schemas.alerts import AlertEvent, value_unit
 from schemas.stations import STATION_ID_PATTERN, Station
 from standards.aqi import AqiResult, aqi_category, aqi_version_in_force, daily_aqi, hourly_aqi
+from storage.alert_events import EventSelection, alert_events_newest_first
 from storage.aqi_queries import (
     daily_aqi_concentrations,
     hourly_aqi_concentrations,
     latest_day_with_aqi_data,
     latest_hour_with_aqi_data,
 )
-from storage.compliance import air_report, water_report
-from storage.report_rows import air_trend_point
 from storage.report_years import WATER_PARAMETERS, years_with_daily_values
-from storage.series import Range, station_aggregates
+from storage.series import Range
 from storage.stations import get_station, list_stations
 
 router = APIRouter(tags=["dashboard"], include_in_schema=False)
@@ -60,8 +57,6 @@ RECENT_ALERTS = 20
 HOURLY_WINDOW = timedelta(days=7)
 DAILY_WINDOW_DAYS = 90
 DB_WAIT_S = 10.0  # as long as an API request waits for a pooled connection
-# reads the whole outbox, as an admin key would; the page shows no subscription details
-DASHBOARD_READER = Principal("dashboard", frozenset({"admin"}))
 
 
 def _plotly_src() -> str:
@@ -123,12 +118,11 @@ def _unavailable(exc: Exception) -> HTMLResponse:
 
 
 def _recent_alerts(conn: psycopg.Connection) -> list[AlertEvent] | None:
-    """The newest alert events (the query of GET /v1/alerts); None without an outbox."""
-    conditions, params = EventFilter(DASHBOARD_READER).where()
-    query = ALERT_EVENTS_NEWEST_FIRST.format(columns=EVENT_COLUMNS, conditions=conditions)
+    """The newest alert events of every subscription (as GET /v1/alerts shows them to an
+    admin key); None without an outbox."""
     try:
-        with conn.transaction(), conn.cursor(row_factory=dict_row) as cur:
-            rows = cur.execute(query, {**params, "limit": RECENT_ALERTS}).fetchall()
+        with conn.transaction():
+            rows = alert_events_newest_first(conn, EventSelection(), None, RECENT_ALERTS)
     except psycopg.errors.UndefinedTable:
         return None
     return [AlertEvent(**row, unit=value_unit(row["target"], row["parameter"])) for row in rows]

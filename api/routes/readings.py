@@ -3,15 +3,13 @@ whole range as a streamed CSV."""
 
 from __future__ import annotations
 
-import csv
-import io
 from collections.abc import AsyncGenerator, Generator
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Annotated, Any
 
 import anyio
 import psycopg
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Header, Query
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
@@ -20,26 +18,33 @@ from starlette.types import Receive, Scope, Send
 from api.deps import Conn, ReadAccess, SettingsDep
 from api.errors import ApiError, problem_responses
 from api.pagination import Page, decode_cursor, encode_cursor
+from reports import (
+    CSV_MEDIA_TYPE,
+    READINGS_CSV_COLUMNS,
+    reading,
+    readings_csv_header,
+    readings_csv_lines,
+    wants_csv,
+)
 from schemas.series import AwareInstant, ParameterName, Reading, ReadingFormat
 from schemas.stations import Station
-from storage.series import ReadingRow, reading_chunks, readings_of_station, unit_of
+from storage.series import StoredReading, reading_chunks, readings_of_station
 from storage.stations import get_station
 
 router = APIRouter(prefix="/v1/stations", tags=["readings"])
 
-CSV_COLUMNS = ("station_id", "parameter", "ts", "value", "unit", "flag", "flag_reason")
 # Rows fetched from the server-side cursor per chunk of the CSV (about 0.3 MB of text).
 CSV_ROWS_PER_CHUNK = 5000
-ReadingChunks = Generator[list[ReadingRow], None, None]
+ReadingChunks = Generator[list[StoredReading], None, None]
 
 _CSV_RESPONSE: dict[int | str, dict[str, Any]] = {
     200: {
         "description": "A page of readings (JSON), or with `Accept: text/csv` or "
         "`?format=csv` every reading of the range as a streamed CSV",
         "content": {
-            "text/csv": {
+            CSV_MEDIA_TYPE: {
                 "schema": {"type": "string"},
-                "example": "station_id,parameter,ts,value,unit,flag,flag_reason\r\n"
+                "example": ",".join(READINGS_CSV_COLUMNS) + "\r\n"
                 "110000-A001,pm25,2026-03-01T00:00:00+00:00,35.2,ug/m3,valid,\r\n",
             }
         },
@@ -75,38 +80,12 @@ def _after(cursor: str | None) -> tuple[datetime, str] | None:
     return ts, key[1]
 
 
-def _wants_csv(request: Request, fmt: ReadingFormat | None) -> bool:
-    if fmt is not None:
-        return fmt == "csv"
-    return "text/csv" in request.headers.get("accept", "").lower()
-
-
-def _csv_text(rows: list[ReadingRow]) -> bytes:
-    buffer = io.StringIO()
-    writer = csv.writer(buffer)
-    for station_id, parameter, ts, value, flag, flag_reason in rows:
-        writer.writerow(
-            (
-                station_id,
-                parameter,
-                ts.astimezone(UTC).isoformat(),
-                value,
-                unit_of(parameter),
-                flag,
-                flag_reason,
-            )
-        )
-    return buffer.getvalue().encode()
-
-
 async def _csv_body(chunks: ReadingChunks) -> AsyncGenerator[bytes, None]:
     """The CSV, one chunk of the server-side cursor at a time (fetched in a worker thread)."""
-    header = io.StringIO()
-    csv.writer(header).writerow(CSV_COLUMNS)
     try:
-        yield header.getvalue().encode()
+        yield readings_csv_header()
         while (rows := await run_in_threadpool(next, chunks, None)) is not None:
-            yield _csv_text(rows)
+            yield readings_csv_lines(rows)
     finally:
         # closes the cursor, also when the client went away or the stream was cancelled
         with anyio.CancelScope(shield=True):
@@ -117,7 +96,7 @@ class CsvStream(StreamingResponse):
     """A streamed CSV whose body is closed before the response returns, so the cursor is
     gone before the request's connection goes back to the pool."""
 
-    media_type = "text/csv"
+    media_type = CSV_MEDIA_TYPE
 
     def __init__(self, body: AsyncGenerator[bytes, None], filename: str) -> None:
         super().__init__(
@@ -140,7 +119,6 @@ class CsvStream(StreamingResponse):
 )
 def readings(
     station_id: str,
-    request: Request,
     conn: Conn,
     settings: SettingsDep,
     _: ReadAccess,
@@ -166,6 +144,7 @@ def readings(
             description="csv: the whole range as CSV (limit and cursor do not apply)",
         ),
     ] = None,
+    accept: Annotated[str | None, Header(include_in_schema=False)] = None,
 ) -> Page[Reading] | CsvStream:
     """Readings of a station in [start, end), oldest first (ties in parameter order). JSON
     pages follow ``next_cursor``; CSV (``Accept: text/csv`` or ``?format=csv``) streams the
@@ -173,7 +152,7 @@ def readings(
     if start is not None and end is not None and start > end:
         raise invalid_query("end", "end must not be before start")
     station_or_404(conn, station_id)
-    if _wants_csv(request, fmt):
+    if wants_csv(accept, fmt):
         chunks = reading_chunks(conn, station_id, parameter, start, end, CSV_ROWS_PER_CHUNK)
         return CsvStream(_csv_body(chunks), f"{station_id}-readings.csv")
     if limit > settings.api_page_max:
@@ -181,6 +160,6 @@ def readings(
     after = _after(cursor)
     rows = readings_of_station(conn, station_id, parameter, start, end, after, limit + 1)
     more = len(rows) > limit
-    items = rows[:limit]
+    items = [reading(row) for row in rows[:limit]]
     next_cursor = encode_cursor([items[-1].ts.isoformat(), items[-1].parameter]) if more else None
     return Page[Reading](items=items, next_cursor=next_cursor)

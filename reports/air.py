@@ -1,0 +1,228 @@
+"""The annual air report: HJ 663 statistics of every station and city (storage.compliance),
+the national value, judged by the GB 3095 limits in force and the national PM2.5 targets."""
+
+from __future__ import annotations
+
+import statistics
+from datetime import date
+from typing import Any, Literal
+
+import psycopg
+
+from reports.cache import cached
+from reports.coverage import coverage, coverage_of
+from schemas.reports import AirAnnual, AirReport, AirTrendPoint
+from standards.limits import LIMIT_SETS, complies, limit_set_for_period
+from standards.parameters import CATALOGUE
+from standards.targets import NATIONAL_PM25_2027, NATIONAL_PM25_2035, Target
+from standards.validity import ANNUAL_PERCENTILE, annual_coverage
+from storage.compliance import (
+    AnnualStatistics,
+    DailyLimitPeriod,
+    air_stations,
+    city_annual_statistics,
+    station_annual_statistics,
+)
+
+AIR_REPORT_PARAMETERS = ("pm25", "pm10", "so2", "no2")
+_NO_DATA = AnnualStatistics("", None, 0, None, 0, (0,) * 12)
+
+
+def daily_limit_periods(
+    parameter: str, start: date, end: date
+) -> tuple[list[DailyLimitPeriod], list[str]]:
+    """The Grade II 24-hour limit of each GB 3095 version in force during [start, end], and
+    the names of those versions."""
+    periods = []
+    names = []
+    for limit_set in LIMIT_SETS:
+        d_from = max(start, limit_set.in_force_from)
+        d_to = min(end, limit_set.in_force_to or end)
+        value = limit_set.limit(parameter, "24h", 2)
+        if d_from <= d_to and value is not None:
+            periods.append(DailyLimitPeriod(d_from, d_to, value))
+            names.append(limit_set.name)
+    if not names:  # a period before the first version: judge by the oldest
+        oldest = LIMIT_SETS[0]
+        periods = [DailyLimitPeriod(start, end, oldest.limit(parameter, "24h", 2))]
+        names = [oldest.name]
+    return periods, names
+
+
+def _gaps(parameter: str, mean: float | None) -> tuple[float | None, float | None]:
+    if parameter != "pm25" or mean is None:
+        return None, None
+    return (round(mean - NATIONAL_PM25_2027.value, 3), round(mean - NATIONAL_PM25_2035.value, 3))
+
+
+def _round(value: float | None, digits: int = 3) -> float | None:
+    return None if value is None else round(value, digits)
+
+
+def _met(target: Target, parameter: str, mean: float | None) -> bool | None:
+    return None if parameter != "pm25" or mean is None else target.is_met(mean)
+
+
+def air_report(conn: psycopg.Connection, year: int, parameter: str = "pm25") -> AirReport:
+    """Annual air quality of every station, every city and the nation for ``year``."""
+    if parameter not in AIR_REPORT_PARAMETERS:
+        raise ValueError(f"annual report parameter must be one of {AIR_REPORT_PARAMETERS}")
+    return cached(
+        conn, f"air:{parameter}", year, AirReport, lambda: compute_air_report(conn, year, parameter)
+    )
+
+
+def compute_air_report(conn: psycopg.Connection, year: int, parameter: str) -> AirReport:
+    """The air report of ``year`` computed from the rollups, without the cache."""
+    start, end = date(year, 1, 1), date(year, 12, 31)
+    limit_set = limit_set_for_period(start, end)
+    annual_limit = limit_set.limit(parameter, "annual", 2)
+    daily_limits, daily_standards = daily_limit_periods(parameter, start, end)
+    rank = ANNUAL_PERCENTILE[parameter][1]
+    unit = CATALOGUE[parameter].unit
+
+    def annual(
+        level: Literal["station", "city"],
+        key: str,
+        name: str,
+        found: AnnualStatistics | None,
+        **extra: Any,
+    ) -> AirAnnual:
+        row = found or _NO_DATA
+        rule = annual_coverage(dict(zip(range(1, 13), row.valid_days_by_month, strict=True)), year)
+        gap_28, gap_25 = _gaps(parameter, row.mean)
+        return AirAnnual(
+            level=level,
+            id=key,
+            name=name,
+            parameter=parameter,
+            unit=unit,
+            annual_mean=_round(row.mean),
+            valid_days=row.valid_days,
+            percentile=_round(row.percentile),
+            percentile_rank=rank,
+            days_over_24h_limit=row.days_over_limit,
+            annual_limit=annual_limit,
+            meets_grade_ii=None
+            if row.mean is None or annual_limit is None
+            else complies(row.mean, annual_limit),
+            gap_to_2027_target=gap_28,
+            gap_to_2035_target=gap_25,
+            coverage=coverage_of(rule),
+            **extra,
+        )
+
+    fraction = rank / 100
+    station_rows = station_annual_statistics(conn, parameter, start, end, fraction, daily_limits)
+    city_rows = city_annual_statistics(conn, parameter, start, end, fraction, daily_limits)
+
+    stations = []
+    cities_meta: dict[str, dict[str, Any]] = {}
+    for station in air_stations(conn):
+        stations.append(
+            annual(
+                "station",
+                station.station_id,
+                station.name,
+                station_rows.get(station.station_id),
+                city_code=station.city_code,
+                province=station.province,
+            )
+        )
+        if station.city_code is not None:
+            cities_meta.setdefault(
+                station.city_code,
+                {"name": station.city or station.city_code, "province": station.province},
+            )
+    cities = []
+    for code, meta in sorted(cities_meta.items()):
+        city_row = city_rows.get(code)
+        cities.append(
+            annual(
+                "city",
+                code,
+                meta["name"],
+                city_row,
+                city_code=code,
+                province=meta["province"],
+                stations=city_row.stations if city_row else 0,
+            )
+        )
+    national = _national(cities, parameter, unit, rank, annual_limit)
+    assessed = [c for c in cities if c.coverage.valid and c.annual_mean is not None]
+    meeting = sum(1 for c in assessed if c.meets_grade_ii)
+    return AirReport(
+        year=year,
+        period_start=start,
+        period_end=end,
+        parameter=parameter,
+        unit=unit,
+        standard=limit_set.name,
+        daily_limit_standards=daily_standards,
+        annual_limit=annual_limit,
+        national=national,
+        cities_assessed=len(assessed),
+        cities_meeting_grade_ii=meeting,
+        share_cities_meeting_grade_ii=round(100 * meeting / len(assessed), 2) if assessed else None,
+        meets_2027_target=_met(NATIONAL_PM25_2027, parameter, national.annual_mean),
+        meets_2035_target=_met(NATIONAL_PM25_2035, parameter, national.annual_mean),
+        cities=cities,
+        stations=stations,
+    )
+
+
+def _national(
+    cities: list[AirAnnual],
+    parameter: str,
+    unit: str,
+    rank: float,
+    annual_limit: float | None,
+) -> AirAnnual:
+    """National value = mean of the annual means of the cities with valid coverage."""
+    valid = [c.annual_mean for c in cities if c.coverage.valid and c.annual_mean is not None]
+    with_data = [c for c in cities if c.annual_mean is not None]
+    reasons = []
+    if len(valid) < len(cities):
+        reasons.append(
+            f"{len(cities) - len(valid)} of {len(cities)} cities have no valid "
+            "annual mean and are left out"
+        )
+    mean = statistics.fmean(valid) if valid else None
+    gap_28, gap_25 = _gaps(parameter, mean)
+    return AirAnnual(
+        level="national",
+        id="national",
+        name="National (cities with valid data)",
+        parameter=parameter,
+        unit=unit,
+        annual_mean=_round(mean),
+        valid_days=max((c.valid_days for c in with_data), default=0),
+        percentile=None,
+        percentile_rank=rank,
+        days_over_24h_limit=None,
+        annual_limit=annual_limit,
+        meets_grade_ii=None
+        if mean is None or annual_limit is None
+        else complies(mean, annual_limit),
+        gap_to_2027_target=gap_28,
+        gap_to_2035_target=gap_25,
+        cities=len(valid),
+        coverage=coverage(
+            len(cities),
+            len(valid),
+            bool(valid),
+            reasons if valid else ["no city has a valid annual mean"],
+        ),
+    )
+
+
+def air_trend_point(report: AirReport) -> AirTrendPoint:
+    """The year's point of a multi-year air trend, taken from its report."""
+    return AirTrendPoint(
+        year=report.year,
+        national_annual_mean=report.national.annual_mean,
+        national_valid=report.national.coverage.valid,
+        share_cities_meeting_grade_ii=report.share_cities_meeting_grade_ii,
+        standard=report.standard,
+        annual_limit=report.annual_limit,
+    )

@@ -1,0 +1,170 @@
+"""CSV and JSON export: the one content negotiation of every CSV-capable endpoint, and the
+CSV lines of the compliance reports and of a station's readings (the CLI writes the same
+columns as the REST API)."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterable, Sequence
+from datetime import UTC
+from typing import Any, Literal, TextIO
+
+from reports.series import unit_of
+from schemas.reports import AirAnnual, AirReport, WaterReport, WaterSection
+from storage.series import StoredReading
+
+CSV_MEDIA_TYPE = "text/csv"
+JSON_MEDIA_TYPE = "application/json"
+
+AirLevel = Literal["national", "city", "station", "all"]
+
+AIR_CSV_COLUMNS: tuple[str, ...] = (
+    *(name for name in AirAnnual.model_fields if name != "coverage"),
+    "year",
+    "standard",
+    "coverage_expected",
+    "coverage_observed",
+    "coverage_percent",
+    "coverage_valid",
+    "coverage_reasons",
+)
+WATER_CSV_COLUMNS: tuple[str, ...] = (
+    "year",
+    *(name for name in WaterSection.model_fields if name != "annual_means"),
+)
+READINGS_CSV_COLUMNS = ("station_id", "parameter", "ts", "value", "unit", "flag", "flag_reason")
+
+
+# --- content negotiation ----------------------------------------------------------------
+
+
+def _quality(accept: str, media_type: str) -> float:
+    """q of the most specific media range of ``accept`` that matches ``media_type`` (RFC 9110
+    §12.5.1); 0 when none does."""
+    kind = media_type.split("/")[0]
+    best: tuple[int, float] = (-1, 0.0)
+    for part in accept.split(","):
+        media_range, *params = (p.strip() for p in part.split(";"))
+        media_range = media_range.lower()
+        if media_range == media_type:
+            specificity = 2
+        elif media_range == f"{kind}/*":
+            specificity = 1
+        elif media_range == "*/*":
+            specificity = 0
+        else:
+            continue
+        q = 1.0
+        for param in params:
+            name, _, value = param.partition("=")
+            if name.strip().lower() == "q":
+                try:
+                    q = float(value)
+                except ValueError:
+                    q = 0.0
+        best = max(best, (specificity, q))
+    return best[1]
+
+
+def wants_csv(accept: str | None, output_format: str | None) -> bool:
+    """CSV when ``?format=csv``, or when the Accept header prefers text/csv to JSON (by
+    q-value; a tie is JSON); JSON otherwise. ``?format=`` wins over Accept."""
+    if output_format is not None:
+        return output_format == "csv"
+    if not accept:
+        return False
+    return _quality(accept, CSV_MEDIA_TYPE) > _quality(accept, JSON_MEDIA_TYPE)
+
+
+# --- writing ----------------------------------------------------------------------------
+
+
+def write_csv(out: TextIO, columns: Sequence[str], rows: Iterable[dict[str, Any]]) -> None:
+    """Header then one line per row; None is written as an empty field."""
+    writer = csv.DictWriter(out, fieldnames=list(columns))
+    writer.writeheader()
+    writer.writerows(rows)
+
+
+def csv_text(columns: Sequence[str], rows: Iterable[dict[str, Any]]) -> str:
+    """The CSV of ``rows`` as one string, header first."""
+    buffer = io.StringIO()
+    write_csv(buffer, columns, rows)
+    return buffer.getvalue()
+
+
+# --- compliance reports -----------------------------------------------------------------
+
+
+def air_rows(report: AirReport, level: AirLevel) -> list[AirAnnual]:
+    """The national value, then the cities and/or stations ``level`` asks for."""
+    rows = [report.national]
+    if level in ("city", "all"):
+        rows += report.cities
+    if level in ("station", "all"):
+        rows += report.stations
+    return rows
+
+
+def _flat_air(row: AirAnnual, report: AirReport) -> dict[str, Any]:
+    """One CSV line of an air report: the row's fields with its coverage spread out."""
+    data = row.model_dump(exclude={"coverage"})
+    data.update(
+        year=report.year,
+        standard=report.standard,
+        coverage_expected=row.coverage.expected,
+        coverage_observed=row.coverage.observed,
+        coverage_percent=row.coverage.percent_complete,
+        coverage_valid=row.coverage.valid,
+        coverage_reasons="; ".join(row.coverage.reasons),
+    )
+    return data
+
+
+def _flat_water(section: WaterSection, report: WaterReport) -> dict[str, Any]:
+    """One CSV line of a water report: a section and its annual class (annual means left out)."""
+    return {
+        "year": report.year,
+        **section.model_dump(exclude={"annual_means"}),
+        "deciding_parameters": " ".join(section.deciding_parameters),
+    }
+
+
+def air_csv_rows(reports: Iterable[AirReport], level: AirLevel) -> list[dict[str, Any]]:
+    """The CSV lines (AIR_CSV_COLUMNS) of air reports, year after year."""
+    return [_flat_air(row, report) for report in reports for row in air_rows(report, level)]
+
+
+def water_csv_rows(reports: Iterable[WaterReport]) -> list[dict[str, Any]]:
+    """The CSV lines (WATER_CSV_COLUMNS) of water reports: one per section and year."""
+    return [_flat_water(section, report) for report in reports for section in report.sections]
+
+
+# --- readings ---------------------------------------------------------------------------
+
+
+def readings_csv_header() -> bytes:
+    """The header line of a readings CSV (READINGS_CSV_COLUMNS)."""
+    buffer = io.StringIO()
+    csv.writer(buffer).writerow(READINGS_CSV_COLUMNS)
+    return buffer.getvalue().encode()
+
+
+def readings_csv_lines(rows: Iterable[StoredReading]) -> bytes:
+    """CSV lines of stored readings: times in UTC with offset, values in their stored unit."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    for station_id, parameter, ts, value, flag, flag_reason in rows:
+        writer.writerow(
+            (
+                station_id,
+                parameter,
+                ts.astimezone(UTC).isoformat(),
+                value,
+                unit_of(parameter),
+                flag,
+                flag_reason,
+            )
+        )
+    return buffer.getvalue().encode()
