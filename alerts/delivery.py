@@ -11,14 +11,12 @@ can neither stop the worker nor be claimed again at once, forever.
 
 from __future__ import annotations
 
-import importlib
 import json
 import logging
 import math
 import signal
 import threading
 import time
-import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from types import FrameType
@@ -28,9 +26,10 @@ import psycopg
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from prometheus_client import Counter, Gauge, Histogram
-from psycopg.rows import class_row
 from psycopg_pool import ConnectionPool, PoolTimeout
 
+from alerts.silence import check_silence
+from alerts.subscriptions import DEFAULT_MQTT_TOPIC
 from alerts.webhook import (
     EVENT_HEADER,
     SIGNATURE_HEADER,
@@ -47,6 +46,16 @@ from alerts.webhook import (
 from core.db import make_pool
 from core.mqtt import mqtt_client
 from core.settings import Settings
+from storage.alert_events import (
+    CHANNEL,
+    PendingEvent,
+    claim_next_due_event,
+    claimed_event,
+    listen_for_new_events,
+    record_delivered,
+    record_failed,
+    seconds_until_next_retry,
+)
 
 __all__ = [
     "CHANNEL",
@@ -64,8 +73,6 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-CHANNEL = "alert_events"  # NOTIFY channel the evaluation signals on commit
-
 DELIVERED = Counter("airwater_alerts_delivered", "Alert events delivered", ["channel"])
 FAILED_ATTEMPTS = Counter(
     "airwater_alerts_delivery_failures", "Failed delivery attempts", ["channel"]
@@ -82,81 +89,6 @@ IN_FLIGHT = Gauge("airwater_alerts_deliveries_in_flight", "Deliveries being atte
 
 class DeliveryFailed(Exception):
     """One attempt failed; the message is what ``last_error`` records."""
-
-
-@dataclass(slots=True)
-class PendingEvent:
-    """An outbox row claimed for delivery, with what its subscription says about where to."""
-
-    event_id: int
-    idempotency_key: uuid.UUID
-    subscription_id: int
-    subscription_name: str
-    active: bool
-    station_id: str
-    kind: str
-    target: str
-    parameter: str | None
-    value: float | None
-    threshold: float | None
-    observed_at: datetime | None
-    created_at: datetime
-    channel: str
-    attempts: int
-    webhook_url: str | None
-    webhook_secret: str | None
-    mqtt_topic: str | None
-
-
-# The oldest due event that nobody holds, and only if no earlier event of its
-# (subscription, station) is still pending: a "resolved" never overtakes its "firing".
-# Only columns that cannot fail to load: whatever goes wrong later, the event id is known.
-CLAIM_NEXT_DUE_EVENT = """
-SELECT e.event_id, e.channel, e.attempts
-FROM alert_events e
-WHERE e.delivery_state = 'pending'
-  AND e.next_attempt_at <= now()
-  AND NOT EXISTS (
-      SELECT 1 FROM alert_events earlier
-      WHERE earlier.subscription_id = e.subscription_id
-        AND earlier.station_id = e.station_id
-        AND earlier.delivery_state = 'pending'
-        AND earlier.event_id < e.event_id)
-ORDER BY e.event_id
-LIMIT 1
-FOR UPDATE SKIP LOCKED
-"""
-
-CLAIMED_EVENT = """
-SELECT e.event_id, e.idempotency_key, e.subscription_id, s.name AS subscription_name,
-       s.active, e.station_id, e.kind, e.target, e.parameter, e.value, e.threshold,
-       e.observed_at, e.created_at, e.channel, e.attempts,
-       s.webhook_url, s.webhook_secret, s.mqtt_topic
-FROM alert_events e
-JOIN alert_subscriptions s USING (subscription_id)
-WHERE e.event_id = %s
-"""
-
-SECONDS_UNTIL_NEXT_RETRY = """
-SELECT extract(epoch FROM min(next_attempt_at) - now())
-FROM alert_events
-WHERE delivery_state = 'pending' AND next_attempt_at > now()
-"""
-
-RECORD_DELIVERED = """
-UPDATE alert_events
-SET delivery_state = 'delivered', attempts = attempts + 1, delivered_at = clock_timestamp()
-WHERE event_id = %s
-RETURNING attempts, extract(epoch FROM delivered_at - created_at)
-"""
-
-RECORD_FAILED = """
-UPDATE alert_events
-SET delivery_state = %(state)s, attempts = attempts + %(attempted)s, last_error = %(error)s,
-    next_attempt_at = clock_timestamp() + make_interval(secs => %(delay_s)s)
-WHERE event_id = %(event_id)s
-RETURNING attempts
-"""
 
 
 LAST_ERROR_MAX_CHARS = 1000
@@ -230,7 +162,10 @@ def webhook_headers(
 
 
 def mqtt_topic(event: PendingEvent) -> str:
-    return event.mqtt_topic or f"alerts/{event.kind}/{event.station_id}"
+    """The subscription's topic, or by default ``alerts/{kind}/{station_id}``."""
+    return event.mqtt_topic or DEFAULT_MQTT_TOPIC.format(
+        kind=event.kind, station_id=event.station_id
+    )
 
 
 class MqttPublisher:
@@ -450,7 +385,7 @@ class DeliveryWorker:
                             keepalives_interval=10,
                             keepalives_count=3,
                         )
-                        connection.execute("LISTEN alert_events")
+                        listen_for_new_events(connection)
                         log.info("listening on channel %s", CHANNEL)
                         self.wakeup.notify()  # catch up on what arrived while not listening
                         retry_s = 0.5
@@ -475,18 +410,7 @@ class DeliveryWorker:
                 connection.close()
 
     def _check_silence(self) -> None:
-        """Let ``alerts.silence.check_silence(conn)`` add no_data events, if it exists."""
-        try:
-            module = importlib.import_module("alerts.silence")
-        except ModuleNotFoundError as exc:
-            if exc.name != "alerts.silence":
-                raise
-            log.debug("alerts.silence is not available; no silence check")
-            return
-        check_silence = getattr(module, "check_silence", None)
-        if check_silence is None:
-            log.debug("alerts.silence has no check_silence; no silence check")
-            return
+        """Let the silence timer add no_data events, and wake the deliveries if it did."""
         try:
             with self.pool.connection(timeout=5) as conn:
                 check_silence(conn)
@@ -516,16 +440,13 @@ class DeliveryWorker:
         """Claim, attempt and record one due event; (False, seconds until the next retry is
         due) when there is none."""
         with self.pool.connection(timeout=5) as conn, conn.transaction():
-            claimed = conn.execute(CLAIM_NEXT_DUE_EVENT).fetchone()
+            claimed = claim_next_due_event(conn)
             if claimed is None:
-                row = conn.execute(SECONDS_UNTIL_NEXT_RETRY).fetchone()
-                wait_s = float(row[0]) if row and row[0] is not None else math.inf
-                return False, wait_s
+                return False, seconds_until_next_retry(conn)
             event_id, channel, attempts = claimed
             try:
                 with conn.transaction():  # a savepoint: whatever fails in here, the claim holds
-                    with conn.cursor(row_factory=class_row(PendingEvent)) as cur:
-                        event = cur.execute(CLAIMED_EVENT, (event_id,)).fetchone()
+                    event = claimed_event(conn, event_id)
                     assert event is not None  # claimed, so locked: it cannot have gone
                     outcome = self._deliver(conn, event)
                 what = describe(event)
@@ -554,9 +475,8 @@ class DeliveryWorker:
         took_s = time.perf_counter() - started
         if attempt.error is not None:
             return self._record_failure(conn, event.event_id, event.attempts, attempt, took_s)
-        record = conn.execute(RECORD_DELIVERED, (event.event_id,)).fetchone()
-        assert record is not None
-        return Outcome("delivered", int(record[0]), took_s, latency_s=float(record[1]))
+        attempts, latency_s = record_delivered(conn, event.event_id)
+        return Outcome("delivered", attempts, took_s, latency_s=latency_s)
 
     def _record_failure(
         self,
@@ -578,15 +498,13 @@ class DeliveryWorker:
             )
         )
         error = storable_text(attempt.error or "")
-        conn.execute(
-            RECORD_FAILED,
-            {
-                "state": "dead" if dead else "pending",
-                "attempted": int(attempt.attempted),
-                "error": error,
-                "delay_s": delay_s,
-                "event_id": event_id,
-            },
+        record_failed(
+            conn,
+            event_id,
+            state="dead" if dead else "pending",
+            attempted=attempt.attempted,
+            error=error,
+            delay_s=delay_s,
         )
         return Outcome("dead" if dead else "retry", attempts, took_s, error, delay_s)
 

@@ -15,6 +15,8 @@ from psycopg_pool import ConnectionPool
 from starlette.datastructures import Headers
 from starlette.types import Scope
 
+from storage.keys import use_key
+
 SCOPES = ("read", "ingest", "admin")
 BOOTSTRAP_KEY_ID = "bootstrap-admin"
 API_KEY_HEADER = "X-API-Key"
@@ -72,15 +74,10 @@ def authenticate(conn: psycopg.Connection, token: str, admin_key: str | None) ->
     if parts is None:
         return None
     key_id, secret = parts
-    row = conn.execute(
-        "UPDATE api_keys SET last_used_at = now() WHERE key_id = %s AND revoked_at IS NULL"
-        " RETURNING secret_sha256, scopes",
-        (key_id,),
-    ).fetchone()
-    conn.commit()
-    if row is None or not hmac.compare_digest(bytes(row[0]), secret_hash(secret)):
+    stored = use_key(conn, key_id)
+    if stored is None or not hmac.compare_digest(stored[0], secret_hash(secret)):
         return None
-    return Principal(key_id, frozenset(row[1]))
+    return Principal(key_id, frozenset(stored[1]))
 
 
 def presented_token(headers: Headers) -> str | None:

@@ -12,6 +12,8 @@ from typing import Literal
 
 import psycopg
 
+from storage.stations import station_exists
+
 Role = Literal["station", "ingest", "alerts", "simulators"]
 SERVICE_ROLES: tuple[Role, ...] = ("ingest", "alerts", "simulators")
 
@@ -36,18 +38,13 @@ class Account:
         return self.revoked_at is None and self.station_active is not False
 
 
-def _station_exists(conn: psycopg.Connection, station_id: str) -> bool:
-    row = conn.execute("SELECT 1 FROM stations WHERE station_id = %s", (station_id,)).fetchone()
-    return row is not None
-
-
 def issue(
     conn: psycopg.Connection, username: str, role: Role, password_hash: str, replace: bool
 ) -> None:
     """Store a new hash for ``username``. Without ``replace``, refuse an account that exists
     and is not revoked (rotate it instead); a revoked one is issued afresh."""
     station_id = username if role == "station" else None
-    if station_id is not None and not _station_exists(conn, station_id):
+    if station_id is not None and not station_exists(conn, station_id):
         raise CredentialError(f"no station {station_id!r} in the registry")
     with conn.transaction():
         row = conn.execute(

@@ -19,6 +19,7 @@ import httpx
 import paho.mqtt.client as mqtt
 import psycopg
 import pytest
+from fastapi.testclient import TestClient
 
 from airwater.embedded import MosquittoServer, PostgresServer, free_port
 from alerts.delivery import LAST_ERROR_MAX_CHARS, retry_delay, storable_text
@@ -667,7 +668,10 @@ def test_sigterm_finishes_the_delivery_in_flight_and_exits_0(
 
 
 def test_mqtt_subscription_publishes_to_alerts_kind_station(
-    outbox: str, broker: MosquittoServer, make_alert_worker: Callable[..., AlertWorker]
+    outbox: str,
+    broker: MosquittoServer,
+    make_alert_worker: Callable[..., AlertWorker],
+    admin: TestClient,
 ) -> None:
     messages: queue.SimpleQueue[mqtt.MQTTMessage] = queue.SimpleQueue()
     subscribed = threading.Event()
@@ -684,8 +688,22 @@ def test_mqtt_subscription_publishes_to_alerts_kind_station(
         listener.subscribe("alerts/#", qos=1)
         assert subscribed.wait(10)
         make_alert_worker(mqtt_url=broker.url).start()
+        # made through the API without mqtt_topic: the default topic, alerts/{kind}/{station}
+        made = admin.post(
+            "/v1/alerts/subscriptions",
+            json={
+                "name": "to alerts/…",
+                "target": "reading",
+                "parameter": "pm25",
+                "scope": "all",
+                "threshold": 75,
+                "channel": "mqtt",
+            },
+        )
+        assert made.status_code == 201, made.text
+        assert made.json()["mqtt_topic"] is None
+        default_sub = made.json()["subscription_id"]
         with psycopg.connect(outbox) as conn:
-            default_sub = add_subscription(conn, "to alerts/…", channel="mqtt")
             custom_sub = add_subscription(
                 conn, "own topic", channel="mqtt", mqtt_topic="alerts/custom/dongsi"
             )

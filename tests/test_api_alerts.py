@@ -18,10 +18,10 @@ import pytest
 import uvicorn
 from prometheus_client import REGISTRY
 
-from alerts.presets import PRESETS
 from api import create_app
 from api.auth import Principal
 from api.routes.alerts import GAP_GRACE_S, EventFilter, OutboxFollower
+from standards.alert_presets import PRESETS
 from tests.conftest import ADMIN_KEY
 
 DONGSI, TIANTAN, HONGKOU = "110000-A001", "110000-A002", "310000-A001"
@@ -334,7 +334,6 @@ BAD_RULES = [
         {"channel": "webhook", "webhook_url": "http://localhost/h", "webhook_secret": SECRET},
         "webhook_url",
     ),
-    ({"channel": "mqtt"}, "mqtt_topic"),
     ({"channel": "mqtt", "mqtt_topic": "stations/x/alerts"}, "mqtt_topic"),
     ({"channel": "mqtt", "mqtt_topic": "alerts/#"}, "mqtt_topic"),
     ({"channel": "mqtt", "mqtt_topic": "alerts/+/pm25"}, "mqtt_topic"),
@@ -355,6 +354,22 @@ def test_invalid_subscription_is_a_422_naming_the_field(api, key_a, fields, fiel
     assert problem["type"] == "/problems/validation-error"
     assert f"body.{field}" in [p["name"] for p in problem["invalid_params"]], problem
     assert api.get("/v1/alerts/subscriptions", headers=key_a).json()["items"] == []
+
+
+def test_mqtt_subscription_without_a_topic_publishes_to_the_default_topic(api, key_a):
+    made = create(api, key_a, channel="mqtt")
+    assert (made["channel"], made["mqtt_topic"]) == ("mqtt", None)  # alerts/{kind}/{station_id}
+    path = f"/v1/alerts/subscriptions/{made['subscription_id']}"
+    own = api.patch(path, json={"mqtt_topic": "alerts/dongsi"}, headers=key_a)
+    assert own.status_code == 200, own.text
+    assert own.json()["mqtt_topic"] == "alerts/dongsi"
+    default_again = api.patch(path, json={"mqtt_topic": None}, headers=key_a)
+    assert default_again.status_code == 200, default_again.text
+    assert default_again.json()["mqtt_topic"] is None
+    to_stream = api.patch(path, json={"channel": "stream"}, headers=key_a).json()
+    back = api.patch(path, json={"channel": "mqtt"}, headers=key_a)
+    assert (to_stream["mqtt_topic"], back.status_code) == (None, 200)
+    assert back.json()["channel"] == "mqtt" and back.json()["mqtt_topic"] is None
 
 
 def test_non_finite_threshold_is_a_422(api, key_a):

@@ -6,16 +6,13 @@ only its own (another key's is a 404, so ids do not leak); an admin key manages 
 
 from __future__ import annotations
 
-import importlib
-import ipaddress
 import logging
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Annotated, Any
-from urllib.parse import urlsplit
 
 import anyio
 import psycopg
@@ -23,29 +20,30 @@ from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response, 
 from fastapi.exceptions import RequestValidationError
 from fastapi.sse import EventSourceResponse, ServerSentEvent
 from prometheus_client import Gauge
-from psycopg import sql
-from psycopg.rows import dict_row
 from psycopg_pool import ConnectionPool, PoolTimeout
 from pydantic import AwareDatetime
 
-from alerts.presets import PRESETS
+from alerts.subscriptions import CREATE_DEFAULTS, resolve_rule
+from alerts.webhook import webhook_target_allowed
 from api.auth import BOOTSTRAP_KEY_ID, Principal
 from api.deps import Conn, ReadAccess, SettingsDep
 from api.errors import ApiError, problem_responses
 from api.pagination import Page, decode_cursor, encode_cursor
 from schemas.alerts import (
-    CREATE_DEFAULTS,
-    SUBSCRIPTION_FIELDS,
     AlertEvent,
     AlertPreset,
     EventKind,
     Subscription,
     SubscriptionCreate,
     SubscriptionPatch,
-    resolve_rule,
     value_unit,
 )
 from schemas.stations import STATION_ID_PATTERN
+from standards.alert_presets import PRESETS
+from storage import alert_events as outbox
+from storage import alert_subscriptions as stored_subscriptions
+from storage.alert_events import EventSelection
+from storage.stations import city_names_by_code, known_provinces, known_station_ids
 
 log = logging.getLogger(__name__)
 
@@ -61,71 +59,6 @@ STREAM_BATCH = 500  # events read per poll; a full batch is followed at once by 
 # long after the poll it has one, so the snapshot test below covers it.
 GAP_GRACE_S = 0.5
 STREAM_RETRY_MS = 2000  # what EventSource clients wait before reconnecting
-
-SUBSCRIPTION_COLUMNS = sql.SQL(
-    "subscription_id, name, owner_key_id, preset, target, parameter, scope, scope_values,"
-    " comparator, threshold, threshold_rule, clear_threshold, for_minutes, for_readings,"
-    " channel, webhook_url, webhook_secret, mqtt_topic, active, created_at"
-)
-EVENT_COLUMNS = sql.SQL(
-    "event_id, idempotency_key, kind, subscription_id, station_id, target, parameter, value,"
-    " threshold, observed_at, created_at, delivery_state, attempts, last_error, delivered_at"
-)
-# the caller's own subscriptions, or every one for an admin
-CALLER_SEES = sql.SQL("(%(admin)s OR owner_key_id = %(owner)s)")
-
-SUBSCRIPTION_OF_CALLER = sql.SQL(
-    "SELECT {columns} FROM alert_subscriptions"
-    " WHERE subscription_id = %(subscription_id)s AND {caller_sees}"
-).format(columns=SUBSCRIPTION_COLUMNS, caller_sees=CALLER_SEES)
-SUBSCRIPTIONS_OF_CALLER = sql.SQL(
-    "SELECT {columns} FROM alert_subscriptions"
-    " WHERE {caller_sees} AND subscription_id > %(after)s"
-    " ORDER BY subscription_id LIMIT %(limit)s"
-).format(columns=SUBSCRIPTION_COLUMNS, caller_sees=CALLER_SEES)
-INSERT_SUBSCRIPTION = sql.SQL(
-    "INSERT INTO alert_subscriptions (owner_key_id, {fields}) VALUES (%(owner_key_id)s, {values})"
-    " RETURNING {columns}"
-).format(
-    fields=sql.SQL(", ").join(map(sql.Identifier, SUBSCRIPTION_FIELDS)),
-    values=sql.SQL(", ").join(map(sql.Placeholder, SUBSCRIPTION_FIELDS)),
-    columns=SUBSCRIPTION_COLUMNS,
-)
-UPDATE_SUBSCRIPTION = sql.SQL(
-    "UPDATE alert_subscriptions SET {assignments} WHERE subscription_id = %(subscription_id)s"
-    " RETURNING {columns}"
-).format(
-    assignments=sql.SQL(", ").join(
-        sql.SQL("{} = {}").format(sql.Identifier(f), sql.Placeholder(f))
-        for f in SUBSCRIPTION_FIELDS
-    ),
-    columns=SUBSCRIPTION_COLUMNS,
-)
-DELETE_SUBSCRIPTION = "DELETE FROM alert_subscriptions WHERE subscription_id = %s"
-
-KNOWN_STATIONS = "SELECT station_id FROM stations WHERE station_id = ANY(%s)"
-KNOWN_CITY_CODES = "SELECT DISTINCT city_code, city FROM stations WHERE city_code IS NOT NULL"
-KNOWN_PROVINCES = "SELECT DISTINCT province FROM stations WHERE province = ANY(%s)"
-
-ALERT_EVENTS_NEWEST_FIRST = sql.SQL(
-    "SELECT {columns} FROM alert_events WHERE {conditions} ORDER BY event_id DESC LIMIT %(limit)s"
-)
-# Every event after a position, with whether the stream's filters want it: the follower
-# needs the unwanted ids too, to tell a gap that may still fill from a filtered-out event.
-ALERT_EVENTS_AFTER = sql.SQL(
-    "SELECT {columns}, ({conditions}) AS wanted FROM alert_events"
-    " WHERE event_id > %(after)s ORDER BY event_id LIMIT %(limit)s"
-)
-NEWEST_EVENT_ID = "SELECT coalesce(max(event_id), 0) FROM alert_events"
-LAST_ALLOCATED_EVENT_ID = (
-    "SELECT coalesce(pg_sequence_last_value("
-    "pg_get_serial_sequence('alert_events', 'event_id')::regclass), 0)"
-)
-SNAPSHOT_BOUNDS = (
-    "SELECT pg_snapshot_xmin(pg_current_snapshot())::text,"
-    " pg_snapshot_xmax(pg_current_snapshot())::text"
-)
-
 
 # --- who may do what ------------------------------------------------------------------------
 
@@ -145,8 +78,9 @@ def _keyholder(principal: ReadAccess) -> Principal:
 Keyholder = Annotated[Principal, Depends(_keyholder)]
 
 
-def _caller(principal: Principal) -> dict[str, Any]:
-    return {"admin": principal.allows("admin"), "owner": principal.key_id}
+def _owner(principal: Principal) -> str | None:
+    """The key whose subscriptions the caller sees, or None: an admin sees every one."""
+    return None if principal.allows("admin") else principal.key_id
 
 
 def _id_after(cursor: str | None) -> int | None:
@@ -174,11 +108,9 @@ def _subscription(row: dict[str, Any]) -> Subscription:
 def _existing(
     conn: psycopg.Connection, principal: Principal, subscription_id: int, lock: bool = False
 ) -> dict[str, Any]:
-    query = SUBSCRIPTION_OF_CALLER + sql.SQL(" FOR UPDATE") if lock else SUBSCRIPTION_OF_CALLER
-    with conn.cursor(row_factory=dict_row) as cur:
-        row = cur.execute(
-            query, {"subscription_id": subscription_id, **_caller(principal)}
-        ).fetchone()
+    row = stored_subscriptions.subscription_of_caller(
+        conn, subscription_id, _owner(principal), lock=lock
+    )
     if row is None:
         raise ApiError(
             404, f"subscription {subscription_id} does not exist", "subscription-not-found"
@@ -186,42 +118,12 @@ def _existing(
     return row
 
 
-def _local_target_allowed(url: str, allow: list[str]) -> tuple[bool, str]:
-    """Stand-in for ``alerts.delivery.webhook_target_allowed``: refuses a loopback, private or
-    link-local address literal (or localhost) unless the allow-list names it."""
-    host = (urlsplit(url).hostname or "").rstrip(".").lower()
-    if host in {entry.lower() for entry in allow}:
-        return True, ""
-    if host == "localhost" or host.endswith(".localhost"):
-        return False, f"webhook host {host!r} is loopback and not in AIRWATER_WEBHOOK_ALLOW"
-    try:
-        address = ipaddress.ip_address(host)
-    except ValueError:
-        return True, ""  # a name: the delivery worker resolves and checks it at every attempt
-    for entry in allow:
-        try:
-            if address in ipaddress.ip_network(entry, strict=False):
-                return True, ""
-        except ValueError:
-            continue
-    if not address.is_global or address.is_multicast:
-        return False, f"webhook address {host} is not public and not in AIRWATER_WEBHOOK_ALLOW"
-    return True, ""
-
-
 def _webhook_refusal(url: str, allow: list[str]) -> str | None:
     """Why webhooks may not go to ``url``, or None when they may."""
-    # imported here: the delivery module is optional for the API and may not exist yet
     try:
-        check = getattr(importlib.import_module("alerts.delivery"), "webhook_target_allowed", None)
-    except ImportError:
-        check = None
-    target_allowed: Callable[[str, list[str]], Any] = check or _local_target_allowed
-    try:
-        verdict = target_allowed(url, list(allow))
+        allowed, reason = webhook_target_allowed(url, list(allow))
     except ValueError as exc:  # a URL the check cannot even parse
         return f"not a usable webhook URL: {exc}"
-    allowed, reason = verdict if isinstance(verdict, tuple) else (bool(verdict), "")
     if allowed:
         return None
     return reason or "the webhook target is not allowed (loopback, private or link-local)"
@@ -230,11 +132,11 @@ def _webhook_refusal(url: str, allow: list[str]) -> str | None:
 def _unknown_scope_values(conn: psycopg.Connection, scope: str, values: list[str]) -> str | None:
     """Why some scope values name nothing in the station registry, or None."""
     if scope in ("station", "stations"):
-        known = {r[0] for r in conn.execute(KNOWN_STATIONS, (values,))}
+        known = known_station_ids(conn, values)
         missing = [v for v in values if v not in known]
         return f"unknown stations: {', '.join(missing[:10])}" if missing else None
     if scope == "city":
-        codes: dict[str, str | None] = {code: city for code, city in conn.execute(KNOWN_CITY_CODES)}
+        codes = city_names_by_code(conn)
         by_name = {city: code for code, city in codes.items() if city}
         missing = [v for v in values if v not in codes]
         if not missing:
@@ -242,7 +144,7 @@ def _unknown_scope_values(conn: psycopg.Connection, scope: str, values: list[str
         hints = [f"{v} (city code {by_name[v]})" if v in by_name else v for v in missing[:10]]
         return f"not the city code of any station: {', '.join(hints)}"
     if scope == "province":
-        known = {r[0] for r in conn.execute(KNOWN_PROVINCES, (values,))}
+        known = known_provinces(conn, values)
         missing = [v for v in values if v not in known]
         return f"not the province of any station: {', '.join(missing[:10])}" if missing else None
     return None
@@ -297,11 +199,10 @@ def create_subscription(
     or a ``preset`` with only the fields to override. The subscription belongs to the key."""
     # null in a new subscription means "the default"
     sent = {k: v for k, v in body.model_dump(exclude_unset=True).items() if v is not None}
-    with conn.transaction(), conn.cursor(row_factory=dict_row) as cur:
+    with conn.transaction():
         rule = _checked_rule(conn, CREATE_DEFAULTS, sent, settings.webhook_allow)
         owner = None if principal.key_id == BOOTSTRAP_KEY_ID else principal.key_id
-        row = cur.execute(INSERT_SUBSCRIPTION, {**rule, "owner_key_id": owner}).fetchone()
-    assert row is not None
+        row = stored_subscriptions.insert_subscription(conn, rule, owner)
     return _subscription(row)
 
 
@@ -319,9 +220,9 @@ def subscriptions(
     """The caller's subscriptions (an admin's: all of them) in id order; follow
     ``next_cursor`` for the next page."""
     after = _id_after(cursor)
-    params = {"after": after or 0, "limit": limit + 1, **_caller(principal)}
-    with conn.cursor(row_factory=dict_row) as cur:
-        rows = cur.execute(SUBSCRIPTIONS_OF_CALLER, params).fetchall()
+    rows = stored_subscriptions.subscriptions_of_caller(
+        conn, _owner(principal), after or 0, limit + 1
+    )
     items = [_subscription(row) for row in rows[:limit]]
     more = len(rows) > limit
     return Page[Subscription](
@@ -354,13 +255,11 @@ def update_subscription(
     a changed target, scope or channel, which are cleared; ``webhook_secret`` may be sent to
     rotate it."""
     sent = body.model_dump(exclude_unset=True)
-    with conn.transaction(), conn.cursor(row_factory=dict_row) as cur:
+    with conn.transaction():
         stored = _existing(conn, principal, subscription_id, lock=True)
         rule = _checked_rule(conn, stored, sent, settings.webhook_allow)
-        row = cur.execute(
-            UPDATE_SUBSCRIPTION, {**rule, "subscription_id": subscription_id}
-        ).fetchone()
-    assert row is not None
+        row = stored_subscriptions.update_subscription(conn, subscription_id, rule)
+    assert row is not None  # locked above, so it exists
     return _subscription(row)
 
 
@@ -377,7 +276,7 @@ def delete_subscription(
     pause it instead, PATCH ``active`` to false."""
     with conn.transaction():
         _existing(conn, principal, subscription_id, lock=True)
-        conn.execute(DELETE_SUBSCRIPTION, (subscription_id,))
+        stored_subscriptions.delete_subscription(conn, subscription_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
@@ -395,28 +294,17 @@ class EventFilter:
     since: datetime | None = None
     until: datetime | None = None
 
-    def where(self) -> tuple[sql.Composable, dict[str, Any]]:
-        conditions: list[sql.Composable] = [sql.SQL("true")]
-        params: dict[str, Any] = {}
-        if not self.principal.allows("admin"):
-            conditions.append(
-                sql.SQL(
-                    "subscription_id IN (SELECT subscription_id FROM alert_subscriptions"
-                    " WHERE owner_key_id = %(owner)s)"
-                )
-            )
-            params["owner"] = self.principal.key_id
-        for condition, name, value in (
-            ("subscription_id = %(subscription_id)s", "subscription_id", self.subscription_id),
-            ("station_id = %(station_id)s", "station_id", self.station_id),
-            ("kind = %(kind)s", "kind", self.kind),
-            ("created_at >= %(since)s", "since", self.since),
-            ("created_at < %(until)s", "until", self.until),
-        ):
-            if value is not None:
-                conditions.append(sql.SQL(condition))
-                params[name] = value
-        return sql.SQL(" AND ").join(conditions), params
+    def selection(self) -> EventSelection:
+        """The events of the filter that the caller may see: a key without admin scope, those
+        of its own subscriptions."""
+        return EventSelection(
+            owner_key_id=_owner(self.principal),
+            subscription_id=self.subscription_id,
+            station_id=self.station_id,
+            kind=self.kind,
+            since=self.since,
+            until=self.until,
+        )
 
 
 def _event(row: dict[str, Any]) -> AlertEvent:
@@ -453,13 +341,8 @@ def alert_events(
     """Alert events, newest first, with their delivery state; a key without admin scope sees
     the events of its own subscriptions. Follow ``next_cursor`` for older ones."""
     after = _id_after(cursor)
-    where, params = EventFilter(principal, subscription_id, station_id, kind, since, until).where()
-    if after is not None:
-        where = sql.SQL("{} AND event_id < %(before)s").format(where)
-        params["before"] = after
-    query = ALERT_EVENTS_NEWEST_FIRST.format(columns=EVENT_COLUMNS, conditions=where)
-    with conn.cursor(row_factory=dict_row) as cur:
-        rows = cur.execute(query, {**params, "limit": limit + 1}).fetchall()
+    selection = EventFilter(principal, subscription_id, station_id, kind, since, until).selection()
+    rows = outbox.alert_events_newest_first(conn, selection, before=after, limit=limit + 1)
     items = [_event(row) for row in rows[:limit]]
     more = len(rows) > limit
     return Page[AlertEvent](
@@ -485,22 +368,17 @@ class OutboxFollower:
         self.after = after  # the last id passed (sent or filtered out)
         self._settled = after  # ids up to here are final: visible now or never
         self._horizons: deque[_Horizon] = deque()
-        conditions, self._params = event_filter.where()
-        self._query = ALERT_EVENTS_AFTER.format(columns=EVENT_COLUMNS, conditions=conditions)
+        self._selection = event_filter.selection()
 
     def poll(self, pool: ConnectionPool) -> tuple[list[AlertEvent], bool]:
         """Events that may be sent now, in order, and whether more are waiting already.
         One short transaction on a pooled connection."""
         with pool.connection(timeout=10) as conn:
             # order matters: ids first, then the snapshot, then the rows
-            last_id = _scalar(conn.execute(LAST_ALLOCATED_EVENT_ID).fetchone())
-            bounds = conn.execute(SNAPSHOT_BOUNDS).fetchone()
-            assert bounds is not None
-            with conn.cursor(row_factory=dict_row) as cur:
-                params = {**self._params, "after": self.after, "limit": STREAM_BATCH}
-                rows = cur.execute(self._query, params).fetchall()
+            last_id = outbox.last_allocated_event_id(conn)
+            xmin, xmax = outbox.snapshot_bounds(conn)
+            rows = outbox.alert_events_after(conn, self._selection, self.after, STREAM_BATCH)
         now = time.monotonic()
-        xmin, xmax = int(bounds[0]), int(bounds[1])
         while (
             self._horizons
             and xmin >= self._horizons[0].xmax
@@ -518,11 +396,6 @@ class OutboxFollower:
             if row.pop("wanted"):
                 events.append(_event(row))
         return events, len(rows) == STREAM_BATCH
-
-
-def _scalar(row: tuple[Any, ...] | None) -> int:
-    assert row is not None
-    return int(row[0])
 
 
 def _stream_start(
@@ -556,7 +429,7 @@ def _stream_start(
     pool: ConnectionPool = request.app.state.pool
     try:
         with pool.connection(timeout=10) as conn:
-            return _scalar(conn.execute(NEWEST_EVENT_ID).fetchone())
+            return outbox.newest_event_id(conn)
     except (PoolTimeout, psycopg.OperationalError) as exc:
         raise ApiError(503, f"database unavailable: {type(exc).__name__}") from None
 

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import base64
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query
-from psycopg import sql
 from pydantic import AwareDatetime
 
 from api.deps import AdminAccess, Conn
@@ -16,18 +15,9 @@ from api.pagination import Page, decode_cursor, encode_cursor
 from schemas.ingest_api import DeadLetterOut
 from schemas.payloads import Reason
 from schemas.stations import STATION_ID_PATTERN
+from storage.dead_letters import dead_letters_newest_first
 
 router = APIRouter(prefix="/v1/dead-letters", tags=["dead letters"])
-
-# Newest first; (received_at, id) is the keyset, so letters received in the same
-# microsecond are still paged without gaps or repeats.
-DEAD_LETTERS_NEWEST_FIRST = sql.SQL("""
-SELECT id, received_at, source, topic, station_id, reason, detail, payload
-FROM dead_letters
-WHERE {conditions}
-ORDER BY received_at DESC, id DESC
-LIMIT %(limit)s
-""")
 
 
 def _payload_text(payload: bytes) -> tuple[str, Literal["utf-8", "base64"]]:
@@ -80,29 +70,16 @@ def dead_letters(
     """Dead letters, newest first: the payload as received (text when it is UTF-8, else
     base64), the machine-readable reason and a sentence; follow ``next_cursor`` for older
     ones."""
-    after = _after(cursor)
-    conditions = [sql.SQL("true")]
-    params: dict[str, Any] = {"limit": limit + 1}
-    if reason:
-        conditions.append(sql.SQL("reason = ANY(%(reasons)s)"))
-        params["reasons"] = sorted({r.value for r in reason})
-    if station_id is not None:
-        conditions.append(sql.SQL("station_id = %(station_id)s"))
-        params["station_id"] = station_id
-    if source is not None:
-        conditions.append(sql.SQL("source = %(source)s"))
-        params["source"] = source
-    if since is not None:
-        conditions.append(sql.SQL("received_at >= %(since)s"))
-        params["since"] = since
-    if until is not None:
-        conditions.append(sql.SQL("received_at < %(until)s"))
-        params["until"] = until
-    if after is not None:
-        conditions.append(sql.SQL("(received_at, id) < (%(after_received_at)s, %(after_id)s)"))
-        params["after_received_at"], params["after_id"] = after
-    query = DEAD_LETTERS_NEWEST_FIRST.format(conditions=sql.SQL(" AND ").join(conditions))
-    rows = conn.execute(query, params).fetchall()
+    rows = dead_letters_newest_first(
+        conn,
+        reasons=sorted({r.value for r in reason or ()}),
+        station_id=station_id,
+        source=source,
+        since=since,
+        until=until,
+        after=_after(cursor),
+        limit=limit + 1,
+    )
     items = []
     for letter_id, received_at, source_, topic, station, reason_, detail, payload in rows[:limit]:
         raw = bytes(payload)

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
 from schemas.api import Health, Readiness
+from storage.health import database_answers
 
 router = APIRouter(tags=["health"])
 
@@ -24,8 +25,7 @@ def ready(request: Request) -> JSONResponse:
     database = broker = False
     try:
         with request.app.state.pool.connection(timeout=2) as conn:
-            conn.execute("SELECT 1")
-        database = True
+            database = database_answers(conn)
     except Exception as exc:  # any failure means "not ready"; say which
         detail["database"] = type(exc).__name__
     if settings.mqtt_url is None:

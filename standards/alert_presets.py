@@ -1,12 +1,18 @@
-"""Ready-made alert rules taken from the standards, selectable by name."""
+"""Ready-made alert rules taken from the standards, selectable by name, and the threshold
+rules that take a limit from the standard in force on the day instead of a number."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+# GB 3095 Grade II 24-hour limit of the subscription's parameter, in the set in force that day
+GB3095_24H_GRADE_II = "gb3095_24h_grade_ii"
+
 
 @dataclass(frozen=True)
 class Preset:
+    """A rule ready to subscribe to: what is watched (target, parameter) and the condition."""
+
     name: str
     description: str
     target: str
@@ -29,7 +35,7 @@ PRESETS: dict[str, Preset] = {
             "pm25",
             ">",
             None,
-            "gb3095_24h_grade_ii",
+            GB3095_24H_GRADE_II,
         ),
         Preset(
             "pm10_24h_grade_ii",
@@ -38,7 +44,7 @@ PRESETS: dict[str, Preset] = {
             "pm10",
             ">",
             None,
-            "gb3095_24h_grade_ii",
+            GB3095_24H_GRADE_II,
         ),
         Preset(
             "aqi_heavily_polluted",
@@ -78,4 +84,9 @@ PRESETS: dict[str, Preset] = {
             for_minutes=60,
         ),
     )
+}
+
+# the threshold rules the evaluator knows, with the target each one is defined for
+THRESHOLD_RULE_TARGETS: dict[str, str] = {
+    p.threshold_rule: p.target for p in PRESETS.values() if p.threshold_rule is not None
 }
