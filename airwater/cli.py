@@ -19,10 +19,10 @@ from rich.table import Table
 
 from airwater.embedded import MosquittoServer
 from core.settings import Settings
+from reports import air_rows
 from schemas.reports import AirReport, WaterReport
 from standards.water import CLASS_NAMES
 from storage.credentials import Role
-from storage.report_rows import air_rows
 
 console = Console(stderr=True, soft_wrap=True)
 log = logging.getLogger("airwater")
@@ -421,13 +421,14 @@ def _print_json(reports: Sequence[BaseModel], trend: Sequence[BaseModel]) -> Non
 
 def cmd_report(args: argparse.Namespace, settings: Settings) -> int:
     from core.db import connect
-    from storage.compliance import air_report, water_report
-    from storage.report_rows import (
+    from reports import (
         AIR_CSV_COLUMNS,
         WATER_CSV_COLUMNS,
         air_csv_rows,
+        air_report,
         air_trend_point,
         water_csv_rows,
+        water_report,
         water_trend_point,
         write_csv,
     )
@@ -461,7 +462,7 @@ def cmd_report(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_import(args: argparse.Namespace, settings: Settings) -> int:
-    from ingest.bulk import import_files
+    from ingest.importer import import_files
 
     database_url = _require_database(settings)
     paths = [Path(p) for p in args.files]
@@ -509,20 +510,16 @@ def cmd_import(args: argparse.Namespace, settings: Settings) -> int:
 
 # drop_chunks removes whole chunks whose every row is older than the cutoff (TimescaleDB, any
 # licence); the daily rollups, which the reports read, are a plain table and stay.
-_SHOW_OLD_CHUNKS = "SELECT show_chunks(%s::regclass, older_than => now() - %s::interval)"
-_DROP_OLD_CHUNKS = "SELECT drop_chunks(%s::regclass, older_than => now() - %s::interval)"
-
-
 def cmd_retention(args: argparse.Namespace, settings: Settings) -> int:
     from core.db import connect
+    from storage.retention import drop_old_chunks, old_chunks
 
     ages = {"readings": args.older_than, "readings_hourly": args.hourly_older_than}
     with connect(_require_database(settings), autocommit=True) as conn:
         for table, age in ages.items():
             if age is None:
                 continue
-            query = _SHOW_OLD_CHUNKS if args.dry_run else _DROP_OLD_CHUNKS
-            chunks = [row[0] for row in conn.execute(query, (table, age))]
+            chunks = (old_chunks if args.dry_run else drop_old_chunks)(conn, table, age)
             verb = "would drop" if args.dry_run else "dropped"
             console.print(f"{table}: {verb} {len(chunks)} chunk(s) older than {age}")
     return 0

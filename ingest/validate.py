@@ -14,8 +14,14 @@ from zoneinfo import ZoneInfo
 import psycopg
 from psycopg_pool import ConnectionPool, PoolTimeout
 
+from ingest.rules import (
+    WATER_KINDS,
+    derived_water_class,
+    station_rejection,
+    timestamp_rejection,
+    value_rejection,
+)
 from schemas.payloads import (
-    EARLIEST_TS,
     PayloadError,
     Reason,
     Record,
@@ -24,15 +30,12 @@ from schemas.payloads import (
     quote,
 )
 from schemas.stations import STATION_ID_PATTERN
-from standards.parameters import CATALOGUE, RESOLUTION_FLOOR, PlausibleRange, implausible
-from standards.water import water_class
+from standards.parameters import CATALOGUE
+from storage.stations import list_stations
 from storage.writer import DeadLetter, ReadingRow
 
 log = logging.getLogger(__name__)
 
-# Values analysers and loggers write for "no data"; they must never reach a mean.
-SENTINELS = frozenset({-999.0, -9999.0, -99999.0, -999.9, -99.9})
-WATER_KINDS = frozenset({"surface_water", "sea", "groundwater"})
 _STATION_ID = re.compile(STATION_ID_PATTERN)
 # Each dead letter keeps the whole payload: without a cap, a 256 KiB batch of 80,000 empty
 # readings would write 80,000 copies of it (20 GB). The rest is summed up in the last one.
@@ -94,10 +97,10 @@ class StationDirectory:
 
 def stations_of(conn: psycopg.Connection) -> dict[str, StationInfo]:
     """What validation needs of every station in the registry."""
-    rows = conn.execute(
-        "SELECT station_id, timezone, kind, waterbody, active FROM stations"
-    ).fetchall()
-    return {r[0]: StationInfo(r[0], ZoneInfo(r[1]), r[2], r[3], r[4]) for r in rows}
+    return {
+        s.station_id: StationInfo(s.station_id, ZoneInfo(s.timezone), s.kind, s.waterbody, s.active)
+        for s in list_stations(conn)
+    }
 
 
 def load_stations(pool: ConnectionPool) -> dict[str, StationInfo]:
@@ -225,69 +228,31 @@ class Validator:
         station = self.stations.get(station_id)
         if station is None and self.auto_register:
             station = self._register(outcome, station_id, parsed.records)
-        if station is None:
-            reject(
-                Rejection(Reason.UNKNOWN_STATION, f"station {station_id!r} is not registered"),
-                station_id,
-            )
+        problem = station_rejection(station_id, None if station is None else station.active)
+        if problem is not None:
+            reject(problem, station_id)
             return
-        if not station.active:
-            reject(
-                Rejection(Reason.INACTIVE_STATION, f"station {station_id!r} is deactivated"),
-                station_id,
-            )
-            return
+        assert station is not None
         for rejection in parsed.rejections:
             reject(rejection, station_id)
 
-        latest_allowed = received_at + self.max_future
         for record in parsed.records:
             ts = record.ts if record.ts.tzinfo else record.ts.replace(tzinfo=station.timezone)
-            if ts > latest_allowed:
-                reject(
-                    Rejection(
-                        Reason.TIMESTAMP_FUTURE,
-                        f"ts {ts.isoformat()} is more than {self.max_future} ahead of "
-                        f"the receive time {received_at.isoformat()}",
-                    ),
-                    station_id,
-                )
-                continue
-            if ts < EARLIEST_TS:
-                reject(
-                    Rejection(
-                        Reason.TIMESTAMP_INVALID,
-                        f"ts {ts.isoformat()} is before {EARLIEST_TS.date()}",
-                    ),
-                    station_id,
-                )
+            late_or_early = timestamp_rejection(ts, received_at, self.max_future)
+            if late_or_early is not None:
+                reject(late_or_early, station_id)
                 continue
             accepted: dict[str, float] = {}
             for parameter, value in record.values.items():
-                if value in SENTINELS:
-                    reject(
-                        Rejection(
-                            Reason.SENTINEL_VALUE,
-                            f"{parameter} = {value:g} at {ts.isoformat()} is a no-data marker",
-                        ),
-                        station_id,
-                    )
-                elif value < 0 and not CATALOGUE[parameter].may_be_negative:
-                    reject(
-                        Rejection(
-                            Reason.NEGATIVE_VALUE,
-                            f"{parameter} = {value:g} at {ts.isoformat()} is negative",
-                        ),
-                        station_id,
-                    )
-                elif (bounds := implausible(parameter, value)) is not None:
-                    reject(out_of_range(parameter, value, bounds, ts), station_id)
+                refused = value_rejection(parameter, value, ts)
+                if refused is not None:
+                    reject(refused, station_id)
                 else:
                     accepted[parameter] = value
-            if station.kind in WATER_KINDS and "water_class" not in accepted:
-                derived = water_class(accepted, "lake" if station.waterbody == "lake" else "river")
+            if station.kind in WATER_KINDS:
+                derived = derived_water_class(accepted, station.waterbody)
                 if derived is not None:
-                    accepted["water_class"] = float(derived.water_class)
+                    accepted["water_class"] = derived
             for parameter, value in accepted.items():
                 outcome.readings.append((station_id, parameter, ts, value, received_at))
 
@@ -299,24 +264,6 @@ class Validator:
         self.stations.add(station)
         log.warning("auto-registering unknown station %s as %s", station_id, kind)
         return station
-
-
-def out_of_range(
-    parameter: str, value: float, bounds: PlausibleRange, ts: datetime | None = None
-) -> Rejection:
-    """The rejection of a value beyond its parameter's plausible range."""
-    when = "" if ts is None else f" at {ts.isoformat()}"
-    if bounds.low <= value <= bounds.high:
-        return Rejection(
-            Reason.OUT_OF_RANGE,
-            f"{parameter} = {value:g}{when} is below any instrument's resolution "
-            f"({RESOLUTION_FLOOR:g} {CATALOGUE[parameter].unit}) without being 0",
-        )
-    return Rejection(
-        Reason.OUT_OF_RANGE,
-        f"{parameter} = {value:g}{when} is outside the plausible range "
-        f"{bounds.low:g}..{bounds.high:g} {CATALOGUE[parameter].unit} ({bounds.basis})",
-    )
 
 
 def _storable_topic(topic: str) -> str:

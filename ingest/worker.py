@@ -20,20 +20,14 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from psycopg_pool import ConnectionPool, PoolTimeout
 
-from alerts.evaluate import evaluate_batch
 from core.db import make_pool
 from core.mqtt import mqtt_client
 from core.settings import Settings
 from ingest import metrics
+from ingest.pipeline import store
 from ingest.validate import Outcome, StationDirectory, Validator, load_stations
 from schemas.payloads import Rejection
-from storage.writer import (
-    DeadLetter,
-    ReadingRow,
-    WriteResult,
-    prepare_connection,
-    write_isolating,
-)
+from storage.writer import DeadLetter, ReadingRow, WriteResult, prepare_connection
 
 log = logging.getLogger(__name__)
 
@@ -216,14 +210,11 @@ class IngestWorker:
                     message_ends.append(len(outcome.readings))
                 started = time.perf_counter()
                 with self.pool.connection(timeout=5) as conn:
-                    result = write_isolating(
+                    result = store(
                         conn,
-                        outcome.readings,
-                        outcome.dead_letters,
-                        outcome.new_stations,
+                        outcome,
                         part_ends=message_ends,
                         refused=partial(_refused_message, batch),
-                        after_write=evaluate_batch,
                     )
                 metrics.COMMIT_SECONDS.observe(time.perf_counter() - started)
                 break
@@ -249,7 +240,7 @@ class IngestWorker:
                 time.sleep(delay)
                 delay = min(delay * 2, self.settings.db_retry_max_s)
         self._ack(batch)
-        self._count(result, outcome, len(batch))
+        self._count(result, len(batch))
         return True
 
     def _ack(self, batch: list[Message]) -> None:
@@ -259,12 +250,8 @@ class IngestWorker:
                 self.client.ack(message.mid, message.qos)
         metrics.UNACKED.set(0)
 
-    def _count(self, result: WriteResult, outcome: Outcome, messages: int) -> None:
+    def _count(self, result: WriteResult, messages: int) -> None:
         metrics.BATCH_MESSAGES.observe(messages)
-        metrics.READINGS_STORED.inc(result.inserted)
-        metrics.READINGS_DUPLICATE.inc(result.duplicates)
-        for dead in [*outcome.dead_letters, *(r.dead_letter for r in result.refused)]:
-            metrics.DEAD_LETTERS.labels(dead.reason).inc()
         self.totals["stored"] += result.inserted
         self.totals["duplicates"] += result.duplicates
         self.totals["dead_letters"] += result.dead_letters

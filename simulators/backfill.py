@@ -1,6 +1,7 @@
 """Backfill: whole past periods of the network's readings, hourly for air, weekly (items) or
 monthly (classes) for water, with realistic gaps, stored in large batches through the
-ingest writer (or published through the broker for small networks).
+importer's in-memory entry point (``ingest.importer.import_readings``: the intake rules and
+the bulk writer), or published through the broker for small networks.
 
 Idempotent and resumable: the readings are the same on every run (same seed), the unique key
 makes a repeated reading a duplicate, and a batch whose readings are all stored already is
@@ -33,6 +34,7 @@ from rich.progress import (
 from rich.text import Text
 
 from core.settings import Settings
+from ingest.importer import Reading, hourly_readings_stored, import_readings
 from schemas.stations import Station
 from simulators.connections import StationConnections
 from simulators.model import (
@@ -45,8 +47,6 @@ from simulators.model import (
 )
 from simulators.noise import key_of, uniform
 from simulators.payloads import batch_payload, readings_topic
-from standards.water import Waterbody, water_class
-from storage.writer import ReadingRow, prepare_connection, write_batch
 
 log = logging.getLogger(__name__)
 
@@ -147,12 +147,11 @@ def generate_rows(
     stations: Sequence[Station],
     start: datetime,
     end: datetime,
-    received_at: datetime,
     seed: int = DEFAULT_SEED,
-) -> list[ReadingRow]:
-    """The readings of [start, end) as writer rows; water items come with the class the
-    ingest would derive from them (GB 3838-2002 single factor)."""
-    rows: list[ReadingRow] = []
+) -> list[Reading]:
+    """The readings of [start, end) as rows of the long layout (the values a station
+    reports; the importer derives the class of water items, GB 3838-2002 single factor)."""
+    rows: list[Reading] = []
     for station in stations:
         station_id = station.station_id
         if station.kind == "air":
@@ -162,17 +161,11 @@ def generate_rows(
                     continue
                 ts = datetime.fromtimestamp(epoch_hour * 3600, tz=UTC)
                 for parameter, value in air_values(station, ts, seed).items():
-                    rows.append((station_id, parameter, ts, value, received_at))
+                    rows.append((station_id, parameter, ts, value))
             continue
-        waterbody: Waterbody = "lake" if station.waterbody == "lake" else "river"
         for ts in water_sample_times(station, start, end):
-            values = water_values(station, ts, seed)
-            if "water_class" not in values:
-                derived = water_class(values, waterbody)
-                if derived is not None:
-                    values = {**values, "water_class": float(derived.water_class)}
-            for parameter, value in values.items():
-                rows.append((station_id, parameter, ts, value, received_at))
+            for parameter, value in water_values(station, ts, seed).items():
+                rows.append((station_id, parameter, ts, value))
     return rows
 
 
@@ -220,31 +213,6 @@ def plan_chunks(
 
 
 # --- the bulk path -----------------------------------------------------------------------
-# The backfill's own SQL. It belongs in storage/ next to the writer (which this package may
-# not change); kept here, short and parameterised, until it moves.
-# Readings already stored at whole hours (where the backfill puts its readings) in a batch.
-STORED_BACKFILL_READINGS = """
-SELECT count(*) FROM readings
-WHERE station_id = ANY(%(station_ids)s) AND ts >= %(start)s AND ts < %(end)s
-  AND ts = date_trunc('hour', ts)
-"""
-# A backfilled reading is an hourly value: it covers the whole hour, whatever the interval
-# at which the station now publishes live. The writer judges an hour's coverage by the
-# station's reading_interval_s, so for the duration of the batch's transaction (invisible to
-# every other session) the stations count as hourly reporters.
-_LOCK_INTERVALS = """
-SELECT station_id, reading_interval_s FROM stations
-WHERE station_id = ANY(%(station_ids)s) AND reading_interval_s < %(coverage)s
-ORDER BY station_id
-FOR NO KEY UPDATE
-"""
-_SET_INTERVALS = """
-UPDATE stations SET reading_interval_s = o.interval
-FROM unnest(%(station_ids)s::text[], %(intervals)s::int[]) AS o(station_id, interval)
-WHERE stations.station_id = o.station_id
-"""
-
-
 @dataclass
 class BackfillResult:
     planned: int = 0  # readings in the period
@@ -283,29 +251,6 @@ def _progress(enabled: bool) -> Progress:
     )
 
 
-def _write_hourly(
-    conn: psycopg.Connection, rows: list[ReadingRow], station_ids: list[str]
-) -> tuple[int, int]:
-    """write_batch with the stations counted as hourly reporters (see _LOCK_INTERVALS)."""
-    with conn.transaction():
-        live = conn.execute(
-            _LOCK_INTERVALS, {"station_ids": station_ids, "coverage": HOURLY_COVERAGE_S}
-        ).fetchall()
-        if live:
-            ids = [row[0] for row in live]
-            conn.execute(
-                _SET_INTERVALS,
-                {"station_ids": ids, "intervals": [HOURLY_COVERAGE_S] * len(ids)},
-            )
-        result = write_batch(conn, rows)
-        if live:
-            conn.execute(
-                _SET_INTERVALS,
-                {"station_ids": [r[0] for r in live], "intervals": [r[1] for r in live]},
-            )
-    return result.inserted, result.duplicates
-
-
 def backfill(
     conn: psycopg.Connection,
     stations: Sequence[Station],
@@ -317,10 +262,9 @@ def backfill(
     show_progress: bool = False,
     on_batch: Callable[[BackfillResult], object] | None = None,
 ) -> BackfillResult:
-    """Store the readings of [start, end) through the ingest writer, in batches of about
+    """Store the readings of [start, end) through the importer, in batches of about
     ``batch_rows`` readings, one transaction each. With ``resume``, a batch whose readings
     are all stored already is skipped. The stations must be registered."""
-    prepare_connection(conn)
     station_ids = sorted(s.station_id for s in stations)
     chunks = plan_chunks(stations, start, end, batch_rows)
     planned = [expected_rows(stations, lo, hi, seed) for lo, hi in chunks]
@@ -328,7 +272,7 @@ def backfill(
     started = time.perf_counter()
     todo = []
     for (lo, hi), expected in zip(chunks, planned, strict=True):
-        if resume and expected and _stored(conn, station_ids, lo, hi) >= expected:
+        if resume and expected and hourly_readings_stored(conn, station_ids, lo, hi) >= expected:
             result.batches_skipped += 1
             result.skipped += expected
         elif expected:
@@ -339,8 +283,8 @@ def backfill(
     ):
         task = progress.add_task("backfill", total=result.planned - result.skipped, note="")
 
-        def generate(chunk: tuple[datetime, datetime]) -> Future[list[ReadingRow]]:
-            return generator.submit(generate_rows, stations, *chunk, datetime.now(UTC), seed)
+        def generate(chunk: tuple[datetime, datetime]) -> Future[list[Reading]]:
+            return generator.submit(generate_rows, stations, *chunk, seed)
 
         # The next batch is generated (in Python) while the database writes this one.
         upcoming = generate(todo[0]) if todo else None
@@ -348,9 +292,10 @@ def backfill(
             assert upcoming is not None
             rows = upcoming.result()
             upcoming = generate(todo[position + 1]) if position + 1 < len(todo) else None
-            inserted, duplicates = _write_hourly(conn, rows, station_ids)
-            result.inserted += inserted
-            result.duplicates += duplicates
+            # an hourly value covers its hour, whatever the station's live interval
+            imported = import_readings(conn, rows, name="backfill", coverage_s=HOURLY_COVERAGE_S)
+            result.inserted += imported.inserted
+            result.duplicates += imported.duplicates
             result.batches += 1
             progress.update(
                 task,
@@ -362,16 +307,6 @@ def backfill(
                 on_batch(result)
     result.seconds = time.perf_counter() - started
     return result
-
-
-def _stored(
-    conn: psycopg.Connection, station_ids: list[str], start: datetime, end: datetime
-) -> int:
-    row = conn.execute(
-        STORED_BACKFILL_READINGS, {"station_ids": station_ids, "start": start, "end": end}
-    ).fetchone()
-    conn.commit()
-    return 0 if row is None else int(row[0])
 
 
 # --- through the broker ------------------------------------------------------------------

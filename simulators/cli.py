@@ -308,13 +308,10 @@ def _credentials(path: Path | None) -> dict[str, str] | None:
 
 def _register(settings: Settings, stations: list[Station], only_missing: bool = False) -> None:
     from core.db import connect
-    from storage.stations import list_stations, upsert_stations
+    from ingest.importer import register_stations
 
     with connect(_database_url(settings)) as conn:
-        if only_missing:
-            existing = {s.station_id for s in list_stations(conn)}
-            stations = [s for s in stations if s.station_id not in existing]
-        created, updated = upsert_stations(conn, stations)
+        created, updated = register_stations(conn, stations, only_missing)
     console.print(f"stations: {created} created, {updated} updated")
 
 

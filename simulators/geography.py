@@ -1,10 +1,12 @@
-"""The real places the simulated network is built from: prefecture-level cities (GB/T 2260
-codes) with their typical air quality, and national surface-water sections on the major
-rivers and lakes with their typical class."""
+"""The real places the simulated network is built from: prefecture-level cities (GB/T 2260,
+in standards.divisions) with their typical air quality, and national surface-water sections
+on the major rivers and lakes with their typical class."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+from standards.divisions import PREFECTURES
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,62 +30,69 @@ NORTHERN_REGIONS = frozenset(
 # Spring sand and dust reach these regions from the Gobi and the Taklimakan.
 DUSTY_REGIONS = frozenset({"northwest", "north_china_plain", "fenwei", "central_plain"})
 
-CITIES: tuple[City, ...] = (
+# The air each city of GB/T 2260 (standards.divisions) typically has:
+# code -> (air-shed region, typical annual PM2.5 in µg/m³, megacity)
+_AIR: dict[str, tuple[str, float] | tuple[str, float, bool]] = {
     # North China Plain (Jing-Jin-Ji)
-    City("Beijing", "110000", "Beijing", 39.904, 116.407, "north_china_plain", 30.5, True),
-    City("Tianjin", "120000", "Tianjin", 39.125, 117.190, "north_china_plain", 37.0, True),
-    City("Shijiazhuang", "130100", "Hebei", 38.042, 114.514, "north_china_plain", 44.0),
-    City("Tangshan", "130200", "Hebei", 39.630, 118.180, "north_china_plain", 40.0),
-    City("Handan", "130400", "Hebei", 36.625, 114.539, "north_china_plain", 46.0),
-    City("Baoding", "130600", "Hebei", 38.874, 115.464, "north_china_plain", 42.0),
+    "110000": ("north_china_plain", 30.5, True),  # Beijing
+    "120000": ("north_china_plain", 37.0, True),  # Tianjin
+    "130100": ("north_china_plain", 44.0),  # Shijiazhuang
+    "130200": ("north_china_plain", 40.0),  # Tangshan
+    "130400": ("north_china_plain", 46.0),  # Handan
+    "130600": ("north_china_plain", 42.0),  # Baoding
     # Fen-Wei plain
-    City("Taiyuan", "140100", "Shanxi", 37.870, 112.549, "fenwei", 41.0),
-    City("Xi'an", "610100", "Shaanxi", 34.341, 108.940, "fenwei", 44.0, True),
+    "140100": ("fenwei", 41.0),  # Taiyuan
+    "610100": ("fenwei", 44.0, True),  # Xi'an
     # Central plain and Shandong
-    City("Zhengzhou", "410100", "Henan", 34.747, 113.625, "central_plain", 44.0, True),
-    City("Xuzhou", "320300", "Jiangsu", 34.205, 117.285, "central_plain", 40.0),
-    City("Jinan", "370100", "Shandong", 36.651, 117.120, "shandong", 38.0),
-    City("Qingdao", "370200", "Shandong", 36.067, 120.383, "shandong", 25.0),
+    "410100": ("central_plain", 44.0, True),  # Zhengzhou
+    "320300": ("central_plain", 40.0),  # Xuzhou
+    "370100": ("shandong", 38.0),  # Jinan
+    "370200": ("shandong", 25.0),  # Qingdao
     # Northeast
-    City("Shenyang", "210100", "Liaoning", 41.805, 123.432, "northeast", 36.0),
-    City("Dalian", "210200", "Liaoning", 38.914, 121.615, "northeast", 26.0),
-    City("Changchun", "220100", "Jilin", 43.817, 125.324, "northeast", 31.0),
-    City("Harbin", "230100", "Heilongjiang", 45.803, 126.535, "northeast", 35.0),
+    "210100": ("northeast", 36.0),  # Shenyang
+    "210200": ("northeast", 26.0),  # Dalian
+    "220100": ("northeast", 31.0),  # Changchun
+    "230100": ("northeast", 35.0),  # Harbin
     # Northwest
-    City("Hohhot", "150100", "Inner Mongolia", 40.842, 111.749, "northwest", 28.0),
-    City("Lanzhou", "620100", "Gansu", 36.061, 103.834, "northwest", 32.0),
-    City("Xining", "630100", "Qinghai", 36.617, 101.778, "northwest", 29.0),
-    City("Yinchuan", "640100", "Ningxia", 38.487, 106.231, "northwest", 30.0),
-    City("Urumqi", "650100", "Xinjiang", 43.825, 87.617, "northwest", 38.0),
+    "150100": ("northwest", 28.0),  # Hohhot
+    "620100": ("northwest", 32.0),  # Lanzhou
+    "630100": ("northwest", 29.0),  # Xining
+    "640100": ("northwest", 30.0),  # Yinchuan
+    "650100": ("northwest", 38.0),  # Urumqi
     # Tibetan plateau
-    City("Lhasa", "540100", "Tibet", 29.650, 91.132, "plateau", 10.0),
+    "540100": ("plateau", 10.0),  # Lhasa
     # Yangtze River Delta
-    City("Shanghai", "310000", "Shanghai", 31.230, 121.474, "yangtze_delta", 27.0, True),
-    City("Nanjing", "320100", "Jiangsu", 32.060, 118.797, "yangtze_delta", 28.0, True),
-    City("Wuxi", "320200", "Jiangsu", 31.491, 120.312, "yangtze_delta", 29.0),
-    City("Suzhou", "320500", "Jiangsu", 31.299, 120.585, "yangtze_delta", 28.0),
-    City("Hangzhou", "330100", "Zhejiang", 30.274, 120.155, "yangtze_delta", 28.0, True),
-    City("Ningbo", "330200", "Zhejiang", 29.868, 121.544, "yangtze_delta", 23.0),
-    City("Hefei", "340100", "Anhui", 31.821, 117.227, "yangtze_delta", 33.0),
+    "310000": ("yangtze_delta", 27.0, True),  # Shanghai
+    "320100": ("yangtze_delta", 28.0, True),  # Nanjing
+    "320200": ("yangtze_delta", 29.0),  # Wuxi
+    "320500": ("yangtze_delta", 28.0),  # Suzhou
+    "330100": ("yangtze_delta", 28.0, True),  # Hangzhou
+    "330200": ("yangtze_delta", 23.0),  # Ningbo
+    "340100": ("yangtze_delta", 33.0),  # Hefei
     # Middle Yangtze
-    City("Wuhan", "420100", "Hubei", 30.593, 114.305, "middle_yangtze", 35.0, True),
-    City("Changsha", "430100", "Hunan", 28.228, 112.939, "middle_yangtze", 37.0),
-    City("Nanchang", "360100", "Jiangxi", 28.682, 115.858, "middle_yangtze", 30.0),
+    "420100": ("middle_yangtze", 35.0, True),  # Wuhan
+    "430100": ("middle_yangtze", 37.0),  # Changsha
+    "360100": ("middle_yangtze", 30.0),  # Nanchang
     # Sichuan basin
-    City("Chengdu", "510100", "Sichuan", 30.573, 104.066, "sichuan_basin", 37.0, True),
-    City("Chongqing", "500000", "Chongqing", 29.563, 106.551, "sichuan_basin", 34.0, True),
+    "510100": ("sichuan_basin", 37.0, True),  # Chengdu
+    "500000": ("sichuan_basin", 34.0, True),  # Chongqing
     # Southeast coast
-    City("Fuzhou", "350100", "Fujian", 26.074, 119.296, "southeast_coast", 20.0),
-    City("Xiamen", "350200", "Fujian", 24.480, 118.089, "southeast_coast", 18.0),
+    "350100": ("southeast_coast", 20.0),  # Fuzhou
+    "350200": ("southeast_coast", 18.0),  # Xiamen
     # Pearl River Delta
-    City("Guangzhou", "440100", "Guangdong", 23.129, 113.264, "pearl_delta", 23.0, True),
-    City("Shenzhen", "440300", "Guangdong", 22.543, 114.058, "pearl_delta", 17.0, True),
+    "440100": ("pearl_delta", 23.0, True),  # Guangzhou
+    "440300": ("pearl_delta", 17.0, True),  # Shenzhen
     # Southwest
-    City("Nanning", "450100", "Guangxi", 22.817, 108.366, "southwest", 27.0),
-    City("Guiyang", "520100", "Guizhou", 26.647, 106.630, "southwest", 23.0),
-    City("Kunming", "530100", "Yunnan", 25.038, 102.718, "southwest", 22.0),
+    "450100": ("southwest", 27.0),  # Nanning
+    "520100": ("southwest", 23.0),  # Guiyang
+    "530100": ("southwest", 22.0),  # Kunming
     # Hainan
-    City("Haikou", "460100", "Hainan", 20.044, 110.199, "hainan", 13.0),
+    "460100": ("hainan", 13.0),  # Haikou
+}
+CITIES: tuple[City, ...] = tuple(
+    City(d.name, d.code, d.province, d.latitude, d.longitude, *_AIR[d.code])
+    for d in PREFECTURES
+    if d.code in _AIR
 )
 CITY_BY_CODE = {city.code: city for city in CITIES}
 

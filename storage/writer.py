@@ -14,11 +14,18 @@ import psycopg
 from psycopg_pool import PoolTimeout
 
 from schemas.payloads import Reason, Rejection
+from standards.validity import HOURLY_MIN_MINUTES
 
 log = logging.getLogger(__name__)
 
 # (station_id, parameter, ts, value, received_at)
 ReadingRow = tuple[str, str, datetime, float, datetime]
+
+# The hourly validity rule's parameters of every rollup statement: an hour is valid with at
+# least HOURLY_MIN_MINUTES of data (standards.validity), each reading standing for its
+# station's reading interval, or for ``coverage_s`` when that is longer (a backfilled hourly
+# value covers the whole hour).
+_HOURLY_MIN_S = HOURLY_MIN_MINUTES * 60
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,7 +118,7 @@ _REFRESH_HOURLY_BULK = """
 WITH agg AS (
     SELECT n.station_id, n.parameter, time_bucket('1 hour', n.ts) AS bucket,
            avg(n.value) AS mean, min(n.value) AS min, max(n.value) AS max, count(*) AS count,
-           s.reading_interval_s
+           greatest(s.reading_interval_s, %(coverage_s)s) AS reading_interval_s
     FROM new_readings n JOIN stations s ON s.station_id = n.station_id
     GROUP BY n.station_id, n.parameter, time_bucket('1 hour', n.ts), s.reading_interval_s
 ), merged AS (
@@ -120,7 +127,7 @@ WITH agg AS (
         min = least(h.min, a.min),
         max = greatest(h.max, a.max),
         count = h.count + a.count,
-        valid = (h.count + a.count) * a.reading_interval_s >= 2700
+        valid = (h.count + a.count) * a.reading_interval_s >= %(hourly_min_s)s
     FROM agg a
     WHERE h.station_id = a.station_id AND h.parameter = a.parameter AND h.bucket = a.bucket
       AND h.bucket >= %(first_hour)s AND h.bucket <= %(last)s
@@ -128,19 +135,21 @@ WITH agg AS (
 )
 INSERT INTO readings_hourly (station_id, parameter, bucket, mean, min, max, count, valid)
 SELECT a.station_id, a.parameter, a.bucket, a.mean, a.min, a.max, a.count,
-       a.count * a.reading_interval_s >= 2700
+       a.count * a.reading_interval_s >= %(hourly_min_s)s
 FROM agg a
 WHERE NOT EXISTS (SELECT 1 FROM merged m WHERE m.station_id = a.station_id
                   AND m.parameter = a.parameter AND m.bucket = a.bucket)
 """
 
-# Hour valid with >= 45 minutes of data (GB 3095-2026 Table 4): readings x interval >= 2700 s.
+# Hour valid with >= 45 minutes of data (GB 3095-2026 Table 4): readings x interval >= 2700 s
+# (both from the parameters, see _HOURLY_MIN_S).
 # new_readings holds only rows that were not stored before, so the hour is updated
 # incrementally instead of being re-read from the hypertable.
 _REFRESH_HOURLY = """
 INSERT INTO readings_hourly AS h (station_id, parameter, bucket, mean, min, max, count, valid)
 SELECT n.station_id, n.parameter, time_bucket('1 hour', n.ts), avg(n.value), min(n.value),
-       max(n.value), count(*), count(*) * s.reading_interval_s >= 2700
+       max(n.value), count(*),
+       count(*) * greatest(s.reading_interval_s, %(coverage_s)s) >= %(hourly_min_s)s
 FROM new_readings n JOIN stations s ON s.station_id = n.station_id
 GROUP BY n.station_id, n.parameter, time_bucket('1 hour', n.ts), s.reading_interval_s
 ON CONFLICT (station_id, parameter, bucket) DO UPDATE SET
@@ -148,8 +157,9 @@ ON CONFLICT (station_id, parameter, bucket) DO UPDATE SET
     min = least(h.min, excluded.min),
     max = greatest(h.max, excluded.max),
     count = h.count + excluded.count,
-    valid = (h.count + excluded.count) * (SELECT reading_interval_s FROM stations s
-                                          WHERE s.station_id = h.station_id) >= 2700
+    valid = (h.count + excluded.count) * (SELECT greatest(reading_interval_s, %(coverage_s)s)
+                                          FROM stations s WHERE s.station_id = h.station_id)
+            >= %(hourly_min_s)s
 """
 
 # Concurrent writers (workers sharing the subscription, import jobs) may add different hours
@@ -248,6 +258,7 @@ def write_batch(
     new_stations: Sequence[tuple[str, str, str]] = (),
     after_write: Callable[[psycopg.Cursor[Any]], object] | None = None,
     bulk: bool = False,
+    coverage_s: int = 0,
 ) -> WriteResult:
     """Store one batch atomically; a repeated (station, parameter, ts) is a duplicate, not
     an error. ``after_write`` runs in the same transaction once the new rows are in
@@ -257,14 +268,19 @@ def write_batch(
     ``bulk``: for loads of mostly new readings (imports); faster for a batch within
     BULK_MAX_SPAN, and the same result. If a concurrent writer stores one of the batch's keys
     meanwhile, the batch is written again the usual way (inside a savepoint when the caller
-    holds a transaction)."""
+    holds a transaction).
+
+    ``coverage_s``: the least time (s) each reading stands for when its hour's validity is
+    judged; 0 = the station's reading interval (live data)."""
     if bulk and readings and _span(readings) <= BULK_MAX_SPAN:
         try:
             with conn.transaction():
-                return _write(conn, readings, dead_letters, new_stations, after_write, True)
+                return _write(
+                    conn, readings, dead_letters, new_stations, after_write, True, coverage_s
+                )
         except psycopg.errors.UniqueViolation:
             pass
-    return _write(conn, readings, dead_letters, new_stations, after_write, False)
+    return _write(conn, readings, dead_letters, new_stations, after_write, False, coverage_s)
 
 
 # The bulk statements compare the batch with the stored rows of its whole time span (hash
@@ -286,6 +302,7 @@ def _write(
     new_stations: Sequence[tuple[str, str, str]],
     after_write: Callable[[psycopg.Cursor[Any]], object] | None,
     bulk: bool,
+    coverage_s: int,
 ) -> WriteResult:
     inserted = stored_dead = 0
     with conn.transaction(), conn.cursor() as cur:
@@ -309,11 +326,14 @@ def _write(
                 cur.execute(_INSERT_NEW)
             inserted = cur.rowcount
             if inserted:
+                validity = {"hourly_min_s": _HOURLY_MIN_S, "coverage_s": coverage_s}
                 if bulk:
                     first_hour = first.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
-                    cur.execute(_REFRESH_HOURLY_BULK, {"first_hour": first_hour, "last": last})
+                    cur.execute(
+                        _REFRESH_HOURLY_BULK, {"first_hour": first_hour, "last": last, **validity}
+                    )
                 else:
-                    cur.execute(_REFRESH_HOURLY)
+                    cur.execute(_REFRESH_HOURLY, validity)
                 locked = cur.execute(_LOCK_DAYS).fetchone()
                 assert locked is not None
                 cur.execute(_REFRESH_DAILY, {"lo": locked[1], "hi": locked[2]})
@@ -358,6 +378,7 @@ def write_isolating(
     refused: RefusedPart,
     after_write: Callable[[psycopg.Cursor[Any]], object] | None = None,
     bulk: bool = False,
+    coverage_s: int = 0,
 ) -> WriteResult:
     """``write_batch``, except that a batch refused for its data (numeric overflow, a
     constraint, an encoding error, an exception of ``after_write``) is not an error: it is
@@ -371,7 +392,9 @@ def write_isolating(
     missing table) are raised as by ``write_batch``: the caller retries the whole batch,
     which is harmless since every write is idempotent."""
     try:
-        return write_batch(conn, readings, dead_letters, new_stations, after_write, bulk)
+        return write_batch(
+            conn, readings, dead_letters, new_stations, after_write, bulk, coverage_s
+        )
     except Exception as exc:
         if not is_refusal(exc, conn):
             raise
@@ -391,7 +414,7 @@ def write_isolating(
         if not rows:
             return
         try:
-            result = write_batch(conn, rows, (), new_stations, after_write, bulk)
+            result = write_batch(conn, rows, (), new_stations, after_write, bulk, coverage_s)
         except Exception as exc:
             if not is_refusal(exc, conn):
                 raise
@@ -473,3 +496,32 @@ def _describe(exc: BaseException) -> str:
     state = getattr(exc, "sqlstate", None)
     text = f"{type(exc).__name__}{f' ({state})' if state else ''}: {lines[0] if lines else ''}"
     return text.replace("\x00", "").encode("utf-8", "replace").decode()[:_MAX_DETAIL_CHARS]
+
+
+# --- bulk loads ----------------------------------------------------------------------------
+# The daily refresh tests each touched day against new_readings; with the default work_mem a
+# bulk batch's set does not fit in a hash and the test turns quadratic (minutes per batch).
+# JIT only adds compile time here.
+_BULK_SESSION = "SET LOCAL work_mem = '128MB'; SET LOCAL jit = off"
+
+# Readings stored at whole hours (where hourly values sit) of some stations in [start, end).
+_READINGS_ON_THE_HOUR = """
+SELECT count(*) FROM readings
+WHERE station_id = ANY(%(station_ids)s) AND ts >= %(start)s AND ts < %(end)s
+  AND ts = date_trunc('hour', ts)
+"""
+
+
+def tune_for_bulk(conn: psycopg.Connection) -> None:
+    """Settings for a bulk batch's transaction (call inside it; they end with it)."""
+    conn.execute(_BULK_SESSION)
+
+
+def readings_on_the_hour(
+    conn: psycopg.Connection, station_ids: Sequence[str], start: datetime, end: datetime
+) -> int:
+    """How many readings of ``station_ids`` are stored at whole hours in [start, end)."""
+    row = conn.execute(
+        _READINGS_ON_THE_HOUR, {"station_ids": list(station_ids), "start": start, "end": end}
+    ).fetchone()
+    return 0 if row is None else int(row[0])

@@ -16,7 +16,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from core import PROJECT_ROOT
-from ingest.bulk import derived_city_code, detect_format, import_files
+from ingest.importer import derived_city_code, detect_format, import_files
 from tests.support import assert_rollups_match_readings, count
 
 WIDE_TYPES = [

@@ -13,7 +13,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from ingest.bulk import import_files
+from ingest.importer import import_files
 from schemas.payloads import Rejection
 from storage.writer import (
     DeadLetter,

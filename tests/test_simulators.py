@@ -24,6 +24,7 @@ from airwater.embedded import MosquittoServer
 from core import PROJECT_ROOT
 from core.settings import Settings
 from ingest.validate import Outcome, StationDirectory, StationInfo, Validator
+from reports import air_report, water_report
 from schemas.stations import Station
 from simulators import (
     AIR_PARAMETERS,
@@ -49,7 +50,6 @@ from simulators.live import Faults, LiveRunner, Sent
 from simulators.network import NATIONAL_PM25_RANGE
 from simulators.payloads import Malformation, malformed_payload, readings_topic
 from standards.water import water_class
-from storage.compliance import air_report, water_report
 from storage.stations import upsert_stations
 from tests.support import Publisher, count, wait_for, wait_until_consuming
 

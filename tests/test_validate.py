@@ -232,7 +232,7 @@ def test_a_bug_of_the_validator_dead_letters_the_message_only(monkeypatch):
     def broken(*args: object) -> None:
         raise KeyError("a bug")
 
-    monkeypatch.setattr("ingest.validate.water_class", broken)
+    monkeypatch.setattr("ingest.rules.water_class", broken)
     outcome = validate("W-RIVER", {"ts": "2026-03-01T08:00:00+08:00", "do": 6.0})
     assert outcome.readings == [] and reasons(outcome) == ["processing_failed"]
     assert outcome.dead_letters[0].detail == "validation failed: KeyError: \"'a bug'\""

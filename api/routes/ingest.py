@@ -1,5 +1,6 @@
 """POST /v1/readings: HTTP ingest for stations that cannot speak MQTT, through the same
-validation (ingest.validate.Validator) and the same writer (storage.writer.write_batch)."""
+validation (ingest.validate.Validator) and the same intake pipeline (ingest.pipeline.store)
+as MQTT."""
 
 from __future__ import annotations
 
@@ -8,20 +9,18 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
-import psycopg
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import Field
 
-from alerts.evaluate import evaluate_batch
 from api.deps import Conn, IngestAccess, SettingsDep
 from api.errors import PROBLEM_JSON, ApiError, Problem, problem_responses
-from ingest import metrics
+from ingest.pipeline import store
 from ingest.validate import Outcome, StationDirectory, Validator, load_stations
 from schemas.ingest_api import IngestResult, RejectedPart
 from schemas.payloads import Reason, Rejection
 from schemas.stations import STATION_ID_PATTERN
-from storage.writer import DeadLetter, ReadingRow, WriteResult, write_isolating
+from storage.writer import DeadLetter, ReadingRow, RefusedPart
 
 router = APIRouter(prefix="/v1/readings", tags=["ingest"])
 
@@ -97,10 +96,9 @@ def station_directory(request: Request) -> StationDirectory:
     return directory
 
 
-def _write(conn: psycopg.Connection, outcome: Outcome, refused_body: DeadLetter) -> WriteResult:
-    # the pool's configure hook made the staging tables; alerts are judged in the same
-    # transaction, exactly as for MQTT; a reading the database refuses is a dead letter of
-    # the body, and the others are stored
+def _refusal(refused_body: DeadLetter) -> RefusedPart:
+    """A reading the database refuses is a dead letter of the body; the others are stored."""
+
     def refused(index: int, rows: Sequence[ReadingRow], rejection: Rejection) -> DeadLetter:
         _, parameter, ts, value, _ = rows[0]
         return replace(
@@ -109,22 +107,7 @@ def _write(conn: psycopg.Connection, outcome: Outcome, refused_body: DeadLetter)
             detail=f"{parameter} = {value:g} at {ts.isoformat()}: {rejection.detail}",
         )
 
-    return write_isolating(
-        conn,
-        outcome.readings,
-        outcome.dead_letters,
-        outcome.new_stations,
-        part_ends=None,
-        refused=refused,
-        after_write=evaluate_batch,
-    )
-
-
-def _count(result: WriteResult, outcome: Outcome) -> None:
-    metrics.READINGS_STORED.inc(result.inserted)
-    metrics.READINGS_DUPLICATE.inc(result.duplicates)
-    for dead in [*outcome.dead_letters, *(r.dead_letter for r in result.refused)]:
-        metrics.DEAD_LETTERS.labels(dead.reason).inc()
+    return refused
 
 
 _READING_SCHEMA: dict[str, Any] = {
@@ -294,12 +277,8 @@ def post_readings(
         )
         validator.add_message(outcome, f"stations/{station_id}/readings", body.content, received_at)
         outcome.dead_letters = [replace(d, topic=topic) for d in outcome.dead_letters]
-    result = _write(
-        conn,
-        outcome,
-        DeadLetter(topic, station_id, body.content, "", "", received_at, SOURCE),
-    )
-    _count(result, outcome)
+    refused_body = DeadLetter(topic, station_id, body.content, "", "", received_at, SOURCE)
+    result = store(conn, outcome, refused=_refusal(refused_body))
     rejected = [
         RejectedPart(reason=d.reason, detail=d.detail)
         for d in [*outcome.dead_letters, *(r.dead_letter for r in result.refused)]
