@@ -11,6 +11,7 @@ import threading
 from datetime import date
 from pathlib import Path
 from types import FrameType
+from typing import TypeAlias
 
 from rich.console import Console
 from rich.logging import RichHandler
@@ -28,6 +29,9 @@ from simulators.network import (
 )
 
 console = Console(stderr=True, soft_wrap=True)
+
+# The subcommand group each _add_*_parser adds its subcommand to.
+Subcommands: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
 
 DESCRIPTION = """\
 Simulated air and surface-water stations of a national network, publishing realistic
@@ -129,7 +133,14 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     network = _network_options()
+    _add_network_parser(commands, network)
+    _add_register_parser(commands, network)
+    _add_run_parser(commands, network)
+    _add_backfill_parser(commands, network)
+    return parser
 
+
+def _add_network_parser(commands: Subcommands, network: argparse.ArgumentParser) -> None:
     show = commands.add_parser(
         "network",
         parents=[network],
@@ -140,6 +151,8 @@ def build_parser() -> argparse.ArgumentParser:
     show.add_argument("--format", choices=("table", "csv", "json"), default="table")
     _interval_option(show, "reading interval written in csv/json")
 
+
+def _add_register_parser(commands: Subcommands, network: argparse.ArgumentParser) -> None:
     register = commands.add_parser(
         "register",
         parents=[network],
@@ -148,6 +161,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _interval_option(register, "the interval at which the stations publish live")
 
+
+def _add_run_parser(commands: Subcommands, network: argparse.ArgumentParser) -> None:
     run = commands.add_parser(
         "run",
         parents=[network],
@@ -180,6 +195,10 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--register", action="store_true", help="upsert the stations first (needs the database)"
     )
+    _fault_options(run)
+
+
+def _fault_options(run: argparse.ArgumentParser) -> None:
     faults = run.add_argument_group("faults")
     faults.add_argument(
         "--malformed", type=_rate, default=0.0, metavar="RATE", help="broken payloads"
@@ -225,6 +244,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="their clock offset, minutes (negative: behind; default %(default)s)",
     )
 
+
+def _add_backfill_parser(commands: Subcommands, network: argparse.ArgumentParser) -> None:
     fill = commands.add_parser(
         "backfill",
         parents=[network],
@@ -268,7 +289,6 @@ def build_parser() -> argparse.ArgumentParser:
         "--credentials", type=Path, metavar="FILE", help="station passwords (with --via-mqtt)"
     )
     _interval_option(fill, "interval for stations registered by the backfill")
-    return parser
 
 
 def _network(args: argparse.Namespace) -> list[Station]:

@@ -18,7 +18,7 @@ from core import PROJECT_ROOT
 # Every package of ours but storage/ (schemas/ keeps its migrations as .sql files, which
 # migrate.py, in storage/, applies).
 CHECKED = ("core", "standards", "schemas", "reports", "ingest", "alerts", "api", "simulators")
-CHECKED_FILES = tuple(sorted((PROJECT_ROOT / "airwater").glob("*.py")))
+CHECKED_FILES = tuple(sorted((PROJECT_ROOT / "airwater").rglob("*.py")))
 ALLOWED = {
     # The private server the demo starts: creating its database (CREATE DATABASE, which
     # cannot run inside a transaction, on the maintenance database) is orchestration of the

@@ -1,0 +1,23 @@
+"""``airwater migrate``: apply pending database migrations."""
+
+from __future__ import annotations
+
+import argparse
+
+from airwater.commands.common import Subcommands, console, require_database
+from core.settings import Settings
+
+
+def add_parser(commands: Subcommands) -> None:
+    migrate = commands.add_parser("migrate", help="apply pending database migrations")
+    migrate.set_defaults(handler=cmd_migrate)
+
+
+def cmd_migrate(args: argparse.Namespace, settings: Settings) -> int:
+    from core.db import connect
+    from storage.migrate import migrate
+
+    with connect(require_database(settings)) as conn:
+        applied = migrate(conn)
+    console.print(f"applied {len(applied)} migration(s): {', '.join(applied) or 'none pending'}")
+    return 0
