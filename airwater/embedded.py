@@ -179,8 +179,20 @@ class PostgresServer:
         log.info("PostgreSQL+TimescaleDB on 127.0.0.1:%d (data in %s)", self.port, self.pgdata)
 
     def stop(self, mode: str = "fast") -> None:
-        if (self.pgdata / "postmaster.pid").exists():
+        if not (self.pgdata / "postmaster.pid").exists():
+            return
+        try:
             self._run("pg_ctl", "-D", str(self.pgdata), "-m", mode, "-w", "-t", "60", "stop")
+        except subprocess.CalledProcessError as exc:
+            # pg_ctl also fails when the server went away meanwhile; gone is what we want
+            if not (self.pgdata / "postmaster.pid").exists():
+                return
+            log.warning(
+                "pg_ctl stop -m %s failed (%s); stopping immediately",
+                mode,
+                (exc.stderr or b"").decode(errors="replace").strip(),
+            )
+            self._run("pg_ctl", "-D", str(self.pgdata), "-m", "immediate", "-w", "stop")
 
     def restart(self) -> None:
         self.stop()
