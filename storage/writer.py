@@ -6,7 +6,7 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -405,43 +405,68 @@ def write_isolating(
         )
     ends = list(part_ends) if part_ends is not None else list(range(1, len(readings) + 1))
     stored_dead = _write_dead_letters(conn, dead_letters, new_stations)
-    inserted = duplicates = 0
-    refusals: list[Refusal] = []
+    bisection = _Bisection(
+        conn,
+        readings,
+        ends,
+        lambda rows: write_batch(conn, rows, (), new_stations, after_write, bulk, coverage_s),
+        refused,
+    )
+    if ends:
+        bisection.attempt(0, len(ends))
+    refusals = tuple(bisection.refusals)
+    return WriteResult(
+        bisection.inserted, bisection.duplicates, stored_dead + len(refusals), refusals
+    )
 
-    def attempt(first: int, stop: int) -> None:
-        nonlocal inserted, duplicates
-        rows = readings[ends[first - 1] if first else 0 : ends[stop - 1]]
+
+@dataclass
+class _Bisection:
+    """Writes the parts of a refused batch, halving each range the database refuses again
+    until the refused parts stand alone; they become dead letters."""
+
+    conn: psycopg.Connection
+    readings: Sequence[ReadingRow]
+    ends: Sequence[int]
+    write: Callable[[Sequence[ReadingRow]], WriteResult]
+    refused: RefusedPart
+    inserted: int = 0
+    duplicates: int = 0
+    refusals: list[Refusal] = field(default_factory=list)
+
+    def attempt(self, first: int, stop: int) -> None:
+        """Write parts [first, stop)."""
+        rows = self.readings[self.ends[first - 1] if first else 0 : self.ends[stop - 1]]
         if not rows:
             return
         try:
-            result = write_batch(conn, rows, (), new_stations, after_write, bulk, coverage_s)
+            result = self.write(rows)
         except Exception as exc:
-            if not is_refusal(exc, conn):
+            if not is_refusal(exc, self.conn):
                 raise
             if stop - first > 1:
                 middle = (first + stop) // 2
-                attempt(first, middle)
-                attempt(middle, stop)
-                return
-            rejection = _rejection(exc)
-            dead = refused(first, rows, rejection)
-            log.error(
-                "part %d of the batch (%d readings of %s) dead-lettered: %s: %s",
-                first,
-                len(rows),
-                rows[0][0],
-                rejection.reason,
-                rejection.detail,
-            )
-            refusals.append(Refusal(first, dead))
-            _write_dead_letters(conn, [dead], ())
+                self.attempt(first, middle)
+                self.attempt(middle, stop)
+            else:
+                self._refuse(first, rows, exc)
             return
-        inserted += result.inserted
-        duplicates += result.duplicates
+        self.inserted += result.inserted
+        self.duplicates += result.duplicates
 
-    if ends:
-        attempt(0, len(ends))
-    return WriteResult(inserted, duplicates, stored_dead + len(refusals), tuple(refusals))
+    def _refuse(self, part: int, rows: Sequence[ReadingRow], exc: Exception) -> None:
+        rejection = _rejection(exc)
+        dead = self.refused(part, rows, rejection)
+        log.error(
+            "part %d of the batch (%d readings of %s) dead-lettered: %s: %s",
+            part,
+            len(rows),
+            rows[0][0],
+            rejection.reason,
+            rejection.detail,
+        )
+        self.refusals.append(Refusal(part, dead))
+        _write_dead_letters(self.conn, [dead], ())
 
 
 def is_refusal(exc: BaseException, conn: psycopg.Connection) -> bool:
