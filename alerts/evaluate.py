@@ -44,61 +44,25 @@ def _threshold(sub: dict[str, Any], day: date | None, observed_at: datetime) -> 
     return None if threshold is None else float(threshold)
 
 
+Pair = tuple[int, str]  # (subscription_id, station_id)
+
+
 def evaluate_batch(cur: psycopg.Cursor[Any]) -> int:
     """Judge the batch's new values against every active subscription; returns events added."""
     subscriptions = active_subscriptions(cur.connection)
     if not subscriptions:
         return 0
-    observations: dict[tuple[int, str], list[Observation]] = defaultdict(list)
-    for sub_id, station_id, observed_at, value, day in values_of_new_rows(cur):
-        observations[(sub_id, station_id)].append(Observation(observed_at, value, day))
-    if any(s["target"] == "daily_aqi" for s in subscriptions.values()):
-        _add_daily_aqi(cur, observations)
+    observations = _new_observations(cur, subscriptions)
     if not observations:
         return 0
-
     pairs = sorted(observations)
-    subscription_ids, station_ids = [p[0] for p in pairs], [p[1] for p in pairs]
-    create_states(cur, subscription_ids, station_ids)
-    states = {
-        (row[0], row[1]): AlertState(row[2], row[3], row[4], row[5], row[6])
-        for row in lock_states(cur, subscription_ids, station_ids)
-    }
+    states = _locked_states(cur, pairs)
     saved, events = [], []
     for pair in pairs:
-        sub = subscriptions[pair[0]]
-        state = states.get(pair, AlertState())
-        for obs in sorted(observations[pair], key=lambda o: o.observed_at):
-            event, threshold = None, None
-            if sub["target"] == "silence":
-                if state.state == "firing":  # data again: the silence is over
-                    state, event = AlertState(last_ts=obs.observed_at), "resolved"
-            else:
-                threshold = _threshold(sub, obs.day, obs.observed_at)
-                if threshold is None or obs.value is None:
-                    continue
-                rule = Rule(
-                    sub["comparator"],
-                    threshold,
-                    sub["clear_threshold"],
-                    sub["for_minutes"],
-                    sub["for_readings"],
-                )
-                state, event = step(state, rule, obs.observed_at, obs.value)
-            if event is not None:
-                events.append(
-                    (
-                        pair[0],
-                        pair[1],
-                        event,
-                        sub["target"],
-                        sub["parameter"],
-                        obs.value,
-                        threshold,
-                        obs.observed_at,
-                        sub["channel"],
-                    )
-                )
+        state, pair_events = _judge(
+            subscriptions[pair[0]], pair, states.get(pair, AlertState()), observations[pair]
+        )
+        events.extend(pair_events)
         saved.append(
             (
                 state.state,
@@ -117,9 +81,70 @@ def evaluate_batch(cur: psycopg.Cursor[Any]) -> int:
     return len(events)
 
 
-def _add_daily_aqi(
-    cur: psycopg.Cursor[Any], observations: dict[tuple[int, str], list[Observation]]
-) -> None:
+def _new_observations(
+    cur: psycopg.Cursor[Any], subscriptions: dict[int, dict[str, Any]]
+) -> dict[Pair, list[Observation]]:
+    """The batch's new values for each subscription and station it watches, with the daily
+    AQI of the days they touch when a subscription watches it."""
+    observations: dict[Pair, list[Observation]] = defaultdict(list)
+    for sub_id, station_id, observed_at, value, day in values_of_new_rows(cur):
+        observations[(sub_id, station_id)].append(Observation(observed_at, value, day))
+    if any(s["target"] == "daily_aqi" for s in subscriptions.values()):
+        _add_daily_aqi(cur, observations)
+    return observations
+
+
+def _locked_states(cur: psycopg.Cursor[Any], pairs: list[Pair]) -> dict[Pair, AlertState]:
+    """The alert state of each pair (created ``ok`` when new), locked until the commit."""
+    subscription_ids, station_ids = [p[0] for p in pairs], [p[1] for p in pairs]
+    create_states(cur, subscription_ids, station_ids)
+    return {
+        (row[0], row[1]): AlertState(row[2], row[3], row[4], row[5], row[6])
+        for row in lock_states(cur, subscription_ids, station_ids)
+    }
+
+
+def _judge(
+    sub: dict[str, Any], pair: Pair, state: AlertState, observations: list[Observation]
+) -> tuple[AlertState, list[tuple[Any, ...]]]:
+    """Step the pair's state through its observations, oldest first; returns the new state
+    and the events (rows of storage.alert_events.append_events) it fired."""
+    events: list[tuple[Any, ...]] = []
+    for obs in sorted(observations, key=lambda o: o.observed_at):
+        event, threshold = None, None
+        if sub["target"] == "silence":
+            if state.state == "firing":  # data again: the silence is over
+                state, event = AlertState(last_ts=obs.observed_at), "resolved"
+        else:
+            threshold = _threshold(sub, obs.day, obs.observed_at)
+            if threshold is None or obs.value is None:
+                continue
+            rule = Rule(
+                sub["comparator"],
+                threshold,
+                sub["clear_threshold"],
+                sub["for_minutes"],
+                sub["for_readings"],
+            )
+            state, event = step(state, rule, obs.observed_at, obs.value)
+        if event is not None:
+            events.append(
+                (
+                    pair[0],
+                    pair[1],
+                    event,
+                    sub["target"],
+                    sub["parameter"],
+                    obs.value,
+                    threshold,
+                    obs.observed_at,
+                    sub["channel"],
+                )
+            )
+    return state, events
+
+
+def _add_daily_aqi(cur: psycopg.Cursor[Any], observations: dict[Pair, list[Observation]]) -> None:
     days: dict[tuple[int, str, date], dict[str, Any]] = {}
     for sub_id, station_id, day, observed_at, parameter, mean in daily_means_for_aqi(
         cur, AQI_POLLUTANTS

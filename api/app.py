@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from urllib.parse import urlsplit
 
 from fastapi import FastAPI, Request, Response
@@ -55,8 +55,46 @@ CORS_METHODS = ["GET", "POST", "PATCH", "DELETE"]
 CORS_HEADERS = ["Authorization", "X-API-Key", "Content-Type", "Last-Event-ID"]
 
 
+ROUTES = (
+    health,
+    stations,
+    readings,
+    aggregates,
+    aqi,
+    compliance,
+    ingest,
+    dead_letters,
+    keys,
+    alerts,
+    dashboard,
+)
+
+
 def create_app(settings: Settings | None = None, pool: ConnectionPool | None = None) -> FastAPI:
+    """The API with its routes and middleware; it opens (and closes) its own pool unless
+    given one."""
     settings = settings or get_settings()
+    app = FastAPI(
+        title="airwater",
+        version="0.1.0",
+        description=DESCRIPTION,
+        lifespan=_lifespan(settings, pool),
+    )
+    app.state.settings = settings
+    if pool is not None:
+        app.state.pool = pool
+    install_error_handlers(app)
+    for module in ROUTES:
+        app.include_router(module.router)
+    app.mount("/metrics", make_asgi_app())
+    _add_middleware(app, settings)
+    return app
+
+
+def _lifespan(
+    settings: Settings, pool: ConnectionPool | None
+) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
+    """Open a pool of the API's own for the app's life, unless one is given."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -74,45 +112,28 @@ def create_app(settings: Settings | None = None, pool: ConnectionPool | None = N
         if own_pool:
             app.state.pool.close()
 
-    app = FastAPI(title="airwater", version="0.1.0", description=DESCRIPTION, lifespan=lifespan)
-    app.state.settings = settings
-    if pool is not None:
-        app.state.pool = pool
-    install_error_handlers(app)
-    for module in (
-        health,
-        stations,
-        readings,
-        aggregates,
-        aqi,
-        compliance,
-        ingest,
-        dead_letters,
-        keys,
-        alerts,
-        dashboard,
-    ):
-        router = module.router
-        app.include_router(router)
-    app.mount("/metrics", make_asgi_app())
+    return lifespan
 
+
+async def _measure(
+    request: Request, call_next: Callable[[Request], Awaitable[Response]]
+) -> Response:
+    """Count the request and time it, by route."""
+    started = time.perf_counter()
+    response = await call_next(request)
+    route = getattr(request.scope.get("route"), "path", "unmatched")
+    REQUESTS.labels(request.method, route, str(response.status_code)).inc()
+    LATENCY.labels(route).observe(time.perf_counter() - started)
+    return response
+
+
+def _add_middleware(app: FastAPI, settings: Settings) -> None:
     # Starlette runs the middleware added last first: CORS, security headers, metrics, body
     # limit, rate limit, then the routes.
     app.state.rate_limiter = TokenBuckets(settings.api_rate_per_s, settings.api_rate_burst)
     app.add_middleware(RateLimit, buckets=app.state.rate_limiter)
     app.add_middleware(BodyLimit, max_bytes=settings.api_max_body_bytes)
-
-    @app.middleware("http")
-    async def measure(
-        request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
-        started = time.perf_counter()
-        response = await call_next(request)
-        route = getattr(request.scope.get("route"), "path", "unmatched")
-        REQUESTS.labels(request.method, route, str(response.status_code)).inc()
-        LATENCY.labels(route).observe(time.perf_counter() - started)
-        return response
-
+    app.middleware("http")(_measure)
     app.add_middleware(SecurityHeaders)
     if settings.cors_origins:  # without it no response carries Access-Control-Allow-Origin
         app.add_middleware(
@@ -124,7 +145,6 @@ def create_app(settings: Settings | None = None, pool: ConnectionPool | None = N
             allow_credentials=False,  # keys travel in headers, never in cookies
             max_age=600,
         )
-    return app
 
 
 def exact_origins(origins: list[str]) -> list[str]:

@@ -4,6 +4,7 @@ the national value, judged by the GB 3095 limits in force and the national PM2.5
 from __future__ import annotations
 
 import statistics
+from dataclasses import dataclass
 from datetime import date
 from typing import Any, Literal
 
@@ -17,6 +18,7 @@ from standards.parameters import CATALOGUE
 from standards.targets import NATIONAL_PM25_2027, NATIONAL_PM25_2035, Target
 from standards.validity import ANNUAL_PERCENTILE, annual_coverage
 from storage.compliance import (
+    AirStation,
     AnnualStatistics,
     DailyLimitPeriod,
     air_stations,
@@ -72,83 +74,127 @@ def air_report(conn: psycopg.Connection, year: int, parameter: str = "pm25") -> 
     )
 
 
+@dataclass(frozen=True)
+class _Judging:
+    """What every annual value of one report is measured and judged by."""
+
+    year: int
+    parameter: str
+    unit: str
+    rank: float  # percentile rank of the annual statistic (HJ 663)
+    annual_limit: float | None  # Grade II, of the GB 3095 version in force
+
+
+@dataclass(frozen=True)
+class _City:
+    name: str
+    province: str | None
+
+
+def _annual(
+    judging: _Judging,
+    level: Literal["station", "city"],
+    key: str,
+    name: str,
+    found: AnnualStatistics | None,
+    **extra: Any,
+) -> AirAnnual:
+    """The annual value of one station or city, with its coverage and judgement."""
+    row = found or _NO_DATA
+    months = dict(zip(range(1, 13), row.valid_days_by_month, strict=True))
+    rule = annual_coverage(months, judging.year)
+    gap_28, gap_25 = _gaps(judging.parameter, row.mean)
+    annual_limit = judging.annual_limit
+    return AirAnnual(
+        level=level,
+        id=key,
+        name=name,
+        parameter=judging.parameter,
+        unit=judging.unit,
+        annual_mean=_round(row.mean),
+        valid_days=row.valid_days,
+        percentile=_round(row.percentile),
+        percentile_rank=judging.rank,
+        days_over_24h_limit=row.days_over_limit,
+        annual_limit=annual_limit,
+        meets_grade_ii=None
+        if row.mean is None or annual_limit is None
+        else complies(row.mean, annual_limit),
+        gap_to_2027_target=gap_28,
+        gap_to_2035_target=gap_25,
+        coverage=coverage_of(rule),
+        **extra,
+    )
+
+
+def _station_annuals(
+    judging: _Judging, stations: list[AirStation], found: dict[str, AnnualStatistics]
+) -> list[AirAnnual]:
+    return [
+        _annual(
+            judging,
+            "station",
+            station.station_id,
+            station.name,
+            found.get(station.station_id),
+            city_code=station.city_code,
+            province=station.province,
+        )
+        for station in stations
+    ]
+
+
+def _cities_of(stations: list[AirStation]) -> dict[str, _City]:
+    """The cities of the air stations by city code, named after their first station's city."""
+    cities: dict[str, _City] = {}
+    for station in stations:
+        if station.city_code is not None:
+            cities.setdefault(
+                station.city_code, _City(station.city or station.city_code, station.province)
+            )
+    return cities
+
+
+def _city_annuals(
+    judging: _Judging, cities: dict[str, _City], found: dict[str, AnnualStatistics]
+) -> list[AirAnnual]:
+    annuals = []
+    for code, city in sorted(cities.items()):
+        city_row = found.get(code)
+        annuals.append(
+            _annual(
+                judging,
+                "city",
+                code,
+                city.name,
+                city_row,
+                city_code=code,
+                province=city.province,
+                stations=city_row.stations if city_row else 0,
+            )
+        )
+    return annuals
+
+
 def compute_air_report(conn: psycopg.Connection, year: int, parameter: str) -> AirReport:
     """The air report of ``year`` computed from the rollups, without the cache."""
     start, end = date(year, 1, 1), date(year, 12, 31)
     limit_set = limit_set_for_period(start, end)
-    annual_limit = limit_set.limit(parameter, "annual", 2)
     daily_limits, daily_standards = daily_limit_periods(parameter, start, end)
-    rank = ANNUAL_PERCENTILE[parameter][1]
-    unit = CATALOGUE[parameter].unit
-
-    def annual(
-        level: Literal["station", "city"],
-        key: str,
-        name: str,
-        found: AnnualStatistics | None,
-        **extra: Any,
-    ) -> AirAnnual:
-        row = found or _NO_DATA
-        rule = annual_coverage(dict(zip(range(1, 13), row.valid_days_by_month, strict=True)), year)
-        gap_28, gap_25 = _gaps(parameter, row.mean)
-        return AirAnnual(
-            level=level,
-            id=key,
-            name=name,
-            parameter=parameter,
-            unit=unit,
-            annual_mean=_round(row.mean),
-            valid_days=row.valid_days,
-            percentile=_round(row.percentile),
-            percentile_rank=rank,
-            days_over_24h_limit=row.days_over_limit,
-            annual_limit=annual_limit,
-            meets_grade_ii=None
-            if row.mean is None or annual_limit is None
-            else complies(row.mean, annual_limit),
-            gap_to_2027_target=gap_28,
-            gap_to_2035_target=gap_25,
-            coverage=coverage_of(rule),
-            **extra,
-        )
-
-    fraction = rank / 100
+    judging = _Judging(
+        year=year,
+        parameter=parameter,
+        unit=CATALOGUE[parameter].unit,
+        rank=ANNUAL_PERCENTILE[parameter][1],
+        annual_limit=limit_set.limit(parameter, "annual", 2),
+    )
+    fraction = judging.rank / 100
     station_rows = station_annual_statistics(conn, parameter, start, end, fraction, daily_limits)
     city_rows = city_annual_statistics(conn, parameter, start, end, fraction, daily_limits)
-
-    stations = []
-    cities_meta: dict[str, dict[str, Any]] = {}
-    for station in air_stations(conn):
-        stations.append(
-            annual(
-                "station",
-                station.station_id,
-                station.name,
-                station_rows.get(station.station_id),
-                city_code=station.city_code,
-                province=station.province,
-            )
-        )
-        if station.city_code is not None:
-            cities_meta.setdefault(
-                station.city_code,
-                {"name": station.city or station.city_code, "province": station.province},
-            )
-    cities = []
-    for code, meta in sorted(cities_meta.items()):
-        city_row = city_rows.get(code)
-        cities.append(
-            annual(
-                "city",
-                code,
-                meta["name"],
-                city_row,
-                city_code=code,
-                province=meta["province"],
-                stations=city_row.stations if city_row else 0,
-            )
-        )
-    national = _national(cities, parameter, unit, rank, annual_limit)
+    registry = air_stations(conn)
+    stations = _station_annuals(judging, registry, station_rows)
+    cities = _city_annuals(judging, _cities_of(registry), city_rows)
+    national = _national(cities, parameter, judging.unit, judging.rank, judging.annual_limit)
     assessed = [c for c in cities if c.coverage.valid and c.annual_mean is not None]
     meeting = sum(1 for c in assessed if c.meets_grade_ii)
     return AirReport(
@@ -156,10 +202,10 @@ def compute_air_report(conn: psycopg.Connection, year: int, parameter: str) -> A
         period_start=start,
         period_end=end,
         parameter=parameter,
-        unit=unit,
+        unit=judging.unit,
         standard=limit_set.name,
         daily_limit_standards=daily_standards,
-        annual_limit=annual_limit,
+        annual_limit=judging.annual_limit,
         national=national,
         cities_assessed=len(assessed),
         cities_meeting_grade_ii=meeting,

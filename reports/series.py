@@ -7,12 +7,13 @@ import calendar
 from collections.abc import Callable, Sequence
 from datetime import UTC, date, datetime, time
 from itertools import groupby
+from typing import Literal
 from zoneinfo import ZoneInfo
 
 import psycopg
 
 from reports.coverage import coverage, coverage_of
-from schemas.series import AggregateValue, Period, Reading
+from schemas.series import AggregateSeries, AggregateValue, Period, Reading
 from standards.parameters import CATALOGUE
 from standards.validity import HOURLY_MIN_MINUTES, annual_coverage, monthly_coverage
 from storage.series import (
@@ -234,3 +235,29 @@ def city_aggregates(
         )
     months = city_valid_days_by_month(conn, city_code, parameter, _whole_periods(period, span))
     return _monthly(months, timezone) if period == "monthly" else _annual(months, timezone)
+
+
+def aggregate_series(
+    conn: psycopg.Connection,
+    level: Literal["station", "city"],
+    subject_id: str,
+    name: str | None,
+    timezone: str,
+    parameter: str,
+    period: Period,
+    span: Range,
+) -> AggregateSeries:
+    """The series of a station (``subject_id`` a station id) or a city (a city code): its
+    values per period in ``span`` with their coverage, unit and rule."""
+    aggregates = station_aggregates if level == "station" else city_aggregates
+    return AggregateSeries(
+        level=level,
+        id=subject_id,
+        name=name,
+        parameter=parameter,
+        unit=unit_of(parameter),
+        period=period,
+        timezone=timezone,
+        rule=RULES[level, period],
+        items=aggregates(conn, subject_id, timezone, parameter, period, span),
+    )

@@ -1,4 +1,4 @@
-"""Response models of the REST API's compliance, HTTP ingest and dead-letter routes."""
+"""Response models of the REST API's HTTP ingest and dead-letter routes."""
 
 from __future__ import annotations
 
@@ -6,26 +6,6 @@ from datetime import datetime
 from typing import Literal
 
 from pydantic import BaseModel, Field
-
-from schemas.reports import AirReport, AirTrendPoint, WaterReport, WaterTrendPoint
-
-
-class AirCompliance(BaseModel):
-    """Annual air reports of the years asked for, and their trend when there are several."""
-
-    reports: list[AirReport] = Field(description="one report per year, oldest first")
-    trend: list[AirTrendPoint] = Field(
-        description="one point per year when a range (to > year) was asked; empty otherwise"
-    )
-
-
-class WaterCompliance(BaseModel):
-    """Annual surface-water reports of the years asked for, and their trend."""
-
-    reports: list[WaterReport] = Field(description="one report per year, oldest first")
-    trend: list[WaterTrendPoint] = Field(
-        description="one point per year when a range (to > year) was asked; empty otherwise"
-    )
 
 
 class RejectedPart(BaseModel):

@@ -118,3 +118,21 @@ class WaterTrendPoint(BaseModel):
     excellent_share: float | None
     worse_than_v_share: float | None
     sections_assessed: int
+
+
+class AirCompliance(BaseModel):
+    """Annual air reports of the years asked for, and their trend when there are several."""
+
+    reports: list[AirReport] = Field(description="one report per year, oldest first")
+    trend: list[AirTrendPoint] = Field(
+        description="one point per year when a range (to > year) was asked; empty otherwise"
+    )
+
+
+class WaterCompliance(BaseModel):
+    """Annual surface-water reports of the years asked for, and their trend."""
+
+    reports: list[WaterReport] = Field(description="one report per year, oldest first")
+    trend: list[WaterTrendPoint] = Field(
+        description="one point per year when a range (to > year) was asked; empty otherwise"
+    )

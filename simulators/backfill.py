@@ -21,20 +21,9 @@ from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 import psycopg
-from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    Progress,
-    ProgressColumn,
-    Task,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
-from rich.text import Text
 
 from core.settings import Settings
-from ingest.importer import Reading, hourly_readings_stored, import_readings
+from ingest.importer import Reading, hourly_readings_stored, import_progress, import_readings
 from schemas.stations import Station
 from simulators.connections import StationConnections
 from simulators.model import (
@@ -230,27 +219,6 @@ class BackfillResult:
         return done / self.seconds if self.seconds else 0.0
 
 
-class _RowsPerSecond(ProgressColumn):
-    def render(self, task: Task) -> Text:
-        speed = task.finished_speed or task.speed
-        return Text(f"{speed:,.0f} rows/s" if speed else "… rows/s", style="progress.data.speed")
-
-
-def _progress(enabled: bool) -> Progress:
-    return Progress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        TextColumn("{task.completed:,.0f}/{task.total:,.0f} rows"),
-        _RowsPerSecond(),
-        TimeElapsedColumn(),
-        TextColumn("ETA"),
-        TimeRemainingColumn(),
-        TextColumn("{task.fields[note]}"),
-        console=Console(stderr=True),
-        disable=not enabled,
-    )
-
-
 def backfill(
     conn: psycopg.Connection,
     stations: Sequence[Station],
@@ -278,7 +246,7 @@ def backfill(
         elif expected:
             todo.append((lo, hi))
     with (
-        _progress(show_progress) as progress,
+        import_progress(show_progress, "rows") as progress,
         ThreadPoolExecutor(1, thread_name_prefix="backfill-generate") as generator,
     ):
         task = progress.add_task("backfill", total=result.planned - result.skipped, note="")
@@ -333,7 +301,7 @@ def backfill_via_mqtt(
             f"only {connections.connected_count()} of {len(stations)} stations could connect"
         )
     try:
-        with _progress(show_progress) as progress:
+        with import_progress(show_progress, "rows") as progress:
             task = progress.add_task("publish", total=result.planned, note="")
             for lo, hi in plan_chunks(stations, start, end, batch_rows=1):  # day by day
                 infos = []

@@ -18,10 +18,11 @@ import plotly.graph_objects as go
 
 from api.dashboard import figures
 from schemas.alerts import AlertEvent
+from schemas.aqi_api import Aqi
 from schemas.reports import AirReport, AirTrendPoint, WaterReport, WaterSection
 from schemas.series import AggregateValue
 from schemas.stations import Station
-from standards.aqi import CATEGORIES, AqiCategory
+from standards.aqi import CATEGORIES
 from standards.targets import NATIONAL_PM25_2027, NATIONAL_PM25_2035, SURFACE_WATER_2027
 
 UNIT = "µg/m³"
@@ -459,12 +460,8 @@ def _footer(year: int | None) -> str:
 class LatestAqi:
     """An AQI (hourly real-time or daily) of a station at its latest period with data."""
 
-    period: str  # "hourly" | "daily"
     when: str  # local time or day, as shown
-    display: str  # "87", or "500+"
-    category: AqiCategory
-    primary_pollutants: Sequence[str]
-    version: str
+    aqi: Aqi
 
 
 @dataclass(frozen=True)
@@ -483,18 +480,18 @@ class StationView:
 def _aqi_card(latest: LatestAqi | None, what: str, testid: str) -> str:
     if latest is None:
         return _card(what, '<span class="na">—</span>', "no valid data yet")
-    category = latest.category
-    background = figures.hex_colour(category.colour)
-    ink = _text_on(category.colour)
-    primary = ", ".join(latest.primary_pollutants) or "none (AQI ≤ 50)"
+    aqi = latest.aqi
+    background = aqi.colour.hex
+    ink = _text_on(aqi.colour.rgb)
+    primary = ", ".join(aqi.primary_pollutants or ()) or "none (AQI ≤ 50)"
     return (
         f'<div class="card aqi" style="background:{background};color:{ink}">'
         f'<div class="label" style="color:{ink}">{esc(what)} · {esc(latest.when)}</div>'
-        f'<div class="big"><span data-testid="{esc(testid)}">{esc(latest.display)}</span></div>'
-        f'<div><b data-testid="{esc(testid)}-category">{esc(category.name)}</b> '
-        f'<span lang="zh">{esc(category.name_zh)}</span> · level {category.level}</div>'
+        f'<div class="big"><span data-testid="{esc(testid)}">{esc(aqi.display)}</span></div>'
+        f'<div><b data-testid="{esc(testid)}-category">{esc(aqi.category)}</b> '
+        f'<span lang="zh">{esc(aqi.category_zh)}</span> · level {aqi.level}</div>'
         f'<div class="note" style="color:{ink}">primary pollutant: {esc(primary)} · '
-        f"{esc(latest.version)}</div></div>"
+        f"{esc(aqi.version)}</div></div>"
     )
 
 

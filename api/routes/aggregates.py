@@ -3,15 +3,16 @@ daily, monthly and annual values with their coverage (HJ 663, GB 3095 Table 4)."
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Depends, Query
 
 from api.deps import Conn, ReadAccess
 from api.errors import ApiError, problem_responses
 from api.routes.readings import invalid_query, station_or_404
-from reports import RULES, city_aggregates, station_aggregates, unit_of
+from reports import aggregate_series
 from schemas.series import AggregateSeries, DateOrInstant, ParameterName, Period
 from storage.series import Range, city_by_code
 
@@ -58,37 +59,48 @@ def checked_range(period: Period, start: date | datetime, end: date | datetime) 
     return span
 
 
+@dataclass(frozen=True)
+class SeriesQuery:
+    """What a series request asks for: a parameter, a period length and a checked range."""
+
+    parameter: str
+    period: Period
+    span: Range
+
+
+def series_query(
+    parameter: ParameterQuery,
+    start: StartQuery,
+    end: EndQuery,
+    period: PeriodQuery = "daily",
+) -> SeriesQuery:
+    return SeriesQuery(parameter, period, checked_range(period, start, end))
+
+
+AskedSeries = Annotated[SeriesQuery, Depends(series_query)]
+
+
 @router.get(
     "/stations/{station_id}/aggregates",
     response_model=AggregateSeries,
     responses=problem_responses(401, 403, 404, 422),
 )
 def station_series(
-    station_id: str,
-    conn: Conn,
-    _: ReadAccess,
-    parameter: ParameterQuery,
-    start: StartQuery,
-    end: EndQuery,
-    period: PeriodQuery = "daily",
+    station_id: str, conn: Conn, _: ReadAccess, query: AskedSeries
 ) -> AggregateSeries:
     """Values of one station per hour (UTC), local day, month or year, each with its
     coverage: how many values stand behind it and whether it is valid. Only periods with
     data appear."""
-    span = checked_range(period, start, end)
     station = station_or_404(conn, station_id)
-    return AggregateSeries(
-        level="station",
-        id=station.station_id,
-        name=station.name,
-        parameter=parameter,
-        unit=unit_of(parameter),
-        period=period,
-        timezone=station.timezone,
-        rule=RULES["station", period],
-        items=station_aggregates(
-            conn, station.station_id, station.timezone, parameter, period, span
-        ),
+    return aggregate_series(
+        conn,
+        "station",
+        station.station_id,
+        station.name,
+        station.timezone,
+        query.parameter,
+        query.period,
+        query.span,
     )
 
 
@@ -97,31 +109,14 @@ def station_series(
     response_model=AggregateSeries,
     responses=problem_responses(401, 403, 404, 422),
 )
-def city_series(
-    city_code: str,
-    conn: Conn,
-    _: ReadAccess,
-    parameter: ParameterQuery,
-    start: StartQuery,
-    end: EndQuery,
-    period: PeriodQuery = "daily",
-) -> AggregateSeries:
+def city_series(city_code: str, conn: Conn, _: ReadAccess, query: AskedSeries) -> AggregateSeries:
     """Values of a city by HJ 663: hourly and daily values are the means of its stations'
     valid values, monthly and annual values the means of the city's daily values. Coverage
     of an hourly or daily value counts stations; of a monthly or annual value, days."""
-    span = checked_range(period, start, end)
     city = city_by_code(conn, city_code)
     if city is None:
         raise ApiError(404, f"no station has city code {city_code!r}", "city-not-found")
     name, timezone = city
-    return AggregateSeries(
-        level="city",
-        id=city_code,
-        name=name,
-        parameter=parameter,
-        unit=unit_of(parameter),
-        period=period,
-        timezone=timezone,
-        rule=RULES["city", period],
-        items=city_aggregates(conn, city_code, timezone, parameter, period, span),
+    return aggregate_series(
+        conn, "city", city_code, name, timezone, query.parameter, query.period, query.span
     )

@@ -1,8 +1,8 @@
 """/v1/stations/{station_id}/aqi and /v1/cities/{city_code}/aqi: the HJ 633 AQI of a station
 or a city, hourly (real-time) and daily, latest and history.
 
-The concentrations come from storage.aqi_queries, the AQI arithmetic and the choice of version
-(by Beijing time) from standards.aqi; this module only chooses the period and shapes the answer.
+The answers are assembled by reports.aqi (concentrations from storage.aqi_queries, rules from
+standards.aqi); this module reads the request (subject, period, range) and says 404 or 422.
 """
 
 from __future__ import annotations
@@ -18,42 +18,15 @@ from pydantic import PlainValidator, WithJsonSchema
 
 from api.deps import Conn, ReadAccess
 from api.errors import ApiError, problem_responses
-from schemas.aqi_api import (
-    Aqi,
-    AqiHistory,
-    AqiLatest,
-    AqiPeriod,
-    AqiSubject,
-    Colour,
-    ConcentrationOut,
-    IaqiOut,
-    Statistic,
+from reports import (
+    daily_aqi_history,
+    hourly_aqi_history,
+    latest_aqi,
+    station_subject,
 )
+from schemas.aqi_api import AqiHistory, AqiLatest, AqiPeriod, AqiSubject
 from schemas.stations import STATION_ID_PATTERN
-from standards.aqi import (
-    DAILY_INPUT_KEYS,
-    HOURLY_INPUT_KEYS,
-    AqiResult,
-    AqiVersion,
-    Iaqi,
-    aqi_category,
-    aqi_version_in_force,
-    daily_aqi,
-    hourly_aqi,
-)
-from standards.parameters import CATALOGUE
-from storage.aqi_queries import (
-    AQI_PARAMETERS,
-    DAILY_MEAN_PARAMETERS,
-    MOVING_8H_PARAMETERS,
-    MOVING_24H_PARAMETERS,
-    AqiConcentration,
-    air_stations_of_city,
-    daily_aqi_concentrations,
-    hourly_aqi_concentrations,
-    latest_day_with_aqi_data,
-    latest_hour_with_aqi_data,
-)
+from storage.aqi_queries import air_stations_of_city
 from storage.stations import get_station
 
 router = APIRouter(prefix="/v1", tags=["aqi"])
@@ -66,17 +39,6 @@ MAX_HISTORY_DAYS = 366
 # times outside these dates are refused before any arithmetic on them
 EARLIEST_DAY = date(1970, 1, 1)
 LATEST_DAY = date(2999, 12, 31)
-
-_HOURLY_STATISTICS: dict[str, Statistic] = {
-    **{p: "1h_mean" for p in AQI_PARAMETERS},
-    **{f"{p}_24h": "24h_moving_mean" for p in MOVING_24H_PARAMETERS},
-    **{f"{p}_8h": "8h_moving_mean" for p in MOVING_8H_PARAMETERS},
-}
-_DAILY_STATISTICS: dict[str, Statistic] = {
-    **{p: "daily_mean" for p in DAILY_MEAN_PARAMETERS},
-    "o3_8h": "daily_max_8h_mean",
-    "o3_1h": "daily_max_1h_mean",
-}
 
 
 def _time_or_date(value: object) -> datetime | date:
@@ -210,131 +172,13 @@ def _day_range(
     return first, last
 
 
-def _parameter(key: str) -> str:
-    return key.split("_")[0]  # "pm25_24h" → "pm25", "o3_8h" → "o3"
-
-
-def _inputs_read(version: AqiVersion, period: AqiPeriod) -> list[str]:
-    """The AQI inputs ``version`` reads in ``period``, in the order of its IAQIs."""
-    hourly = period == "hourly"
-    items = version.hourly_items if hourly else version.daily_items
-    accepted = HOURLY_INPUT_KEYS if hourly else DAILY_INPUT_KEYS
-    keys = [item.input_key for item in items]
-    # a substitution rule may read one more input (HJ 633-2012 real time: SO2 24-hour mean)
-    for rule in version.above_top_rules.values():
-        if rule.use_iaqi_of in accepted and rule.use_iaqi_of not in keys:
-            keys.append(rule.use_iaqi_of)
-    return keys
-
-
-def _iaqi_out(pollutant: str, found: Iaqi) -> IaqiOut:
-    return IaqiOut(
-        pollutant=pollutant,
-        iaqi=found.value,
-        display=None if found.value is None else str(found),
-        beyond_index=found.beyond_index,
-        concentration=found.concentration,
-        unit=CATALOGUE[_parameter(pollutant)].unit,
-        breakpoints=found.breakpoints,
-        rule=found.rule,
-    )
-
-
-def _concentration_out(
-    key: str, period: AqiPeriod, found: AqiConcentration | None
-) -> ConcentrationOut:
-    statistics = _HOURLY_STATISTICS if period == "hourly" else _DAILY_STATISTICS
-    return ConcentrationOut(
-        key=key,
-        parameter=_parameter(key),
-        statistic=statistics[key],
-        value=None if found is None else found.value,
-        unit=CATALOGUE[_parameter(key)].unit,
-        stations=0 if found is None else found.stations,
-        valid_hours=None if found is None else found.valid_hours,
-        valid_windows=None if found is None else found.valid_windows,
-    )
-
-
-def _aqi_out(
-    result: AqiResult,
-    version: AqiVersion,
-    period: AqiPeriod,
-    inputs: dict[str, AqiConcentration],
-    start: datetime,
-    end: datetime,
-    day: date | None = None,
-) -> Aqi:
-    assert result.aqi is not None
-    category = aqi_category(result.aqi, version)
-    return Aqi(
-        start=start,
-        end=end,
-        day=day,
-        version=result.version,
-        aqi=result.aqi,
-        display=str(result),
-        beyond_index=result.beyond_index,
-        level=category.level,
-        category=category.name,
-        category_zh=category.name_zh,
-        colour=Colour(rgb=category.colour, hex="#{:02x}{:02x}{:02x}".format(*category.colour)),
-        # standards.aqi names none at AQI <= 50 (HJ 633 §4.3): reported as null
-        primary_pollutants=list(result.primary_pollutants) or None,
-        iaqi=[_iaqi_out(pollutant, found) for pollutant, found in result.iaqi.items()],
-        missing=list(result.missing),
-        concentrations=[
-            _concentration_out(key, period, inputs.get(key))
-            for key in _inputs_read(version, period)
-        ],
-    )
-
-
-def _hourly(
-    conn: psycopg.Connection, subject: AqiSubject, first: datetime, last: datetime
-) -> list[Aqi]:
-    tz = ZoneInfo(subject.timezone)
-    items = []
-    for hour, inputs in hourly_aqi_concentrations(conn, subject.stations, first, last).items():
-        result = hourly_aqi({key: c.value for key, c in inputs.items()}, hour)
-        if result.aqi is None:  # only inputs this version does not read
-            continue
-        version = aqi_version_in_force(hour)
-        end = hour + timedelta(hours=1)
-        items.append(
-            _aqi_out(result, version, "hourly", inputs, hour.astimezone(tz), end.astimezone(tz))
-        )
-    return items
-
-
-def _daily(conn: psycopg.Connection, subject: AqiSubject, first: date, last: date) -> list[Aqi]:
-    tz = ZoneInfo(subject.timezone)
-    items = []
-    for day, inputs in daily_aqi_concentrations(conn, subject.stations, first, last).items():
-        result = daily_aqi({key: c.value for key, c in inputs.items()}, day)
-        if result.aqi is None:
-            continue
-        start = datetime.combine(day, time(), tz)
-        end = datetime.combine(day + timedelta(days=1), time(), tz)
-        items.append(_aqi_out(result, aqi_version_in_force(day), "daily", inputs, start, end, day))
-    return items
-
-
 def _latest(conn: psycopg.Connection, subject: AqiSubject, period: AqiPeriod) -> AqiLatest:
-    items: list[Aqi] = []
-    if period == "hourly":
-        hour = latest_hour_with_aqi_data(conn, subject.stations)
-        if hour is not None:
-            items = _hourly(conn, subject, hour, hour)
-    else:
-        day = latest_day_with_aqi_data(conn, subject.stations)
-        if day is not None:
-            items = _daily(conn, subject, day, day)
-    if not items:
+    latest = latest_aqi(conn, subject, period)
+    if latest is None:
         raise ApiError(
             404, f"{subject.level} {subject.id!r} has no valid {period} AQI data", "no-aqi-data"
         )
-    return AqiLatest(subject=subject, period=period, latest=items[-1])
+    return AqiLatest(subject=subject, period=period, latest=latest)
 
 
 def _history(
@@ -346,22 +190,8 @@ def _history(
 ) -> AqiHistory:
     tz = ZoneInfo(subject.timezone)
     if period == "hourly":
-        first_hour, last_hour = _hour_range(start, end, tz)
-        return AqiHistory(
-            subject=subject,
-            period=period,
-            start=first_hour.astimezone(tz),
-            end=(last_hour + timedelta(hours=1)).astimezone(tz),
-            items=_hourly(conn, subject, first_hour, last_hour),
-        )
-    first_day, last_day = _day_range(start, end, tz)
-    return AqiHistory(
-        subject=subject,
-        period=period,
-        start=datetime.combine(first_day, time(), tz),
-        end=datetime.combine(last_day + timedelta(days=1), time(), tz),
-        items=_daily(conn, subject, first_day, last_day),
-    )
+        return hourly_aqi_history(conn, subject, *_hour_range(start, end, tz))
+    return daily_aqi_history(conn, subject, *_day_range(start, end, tz))
 
 
 def _station(conn: psycopg.Connection, station_id: str) -> AqiSubject:
@@ -374,13 +204,7 @@ def _station(conn: psycopg.Connection, station_id: str) -> AqiSubject:
             f"station {station_id!r} is a {station.kind} station; AQI is for air stations",
             "not-an-air-station",
         )
-    return AqiSubject(
-        level="station",
-        id=station.station_id,
-        name=station.name,
-        timezone=station.timezone,
-        stations=[station.station_id],
-    )
+    return station_subject(station)
 
 
 def _city(conn: psycopg.Connection, city_code: str) -> AqiSubject:

@@ -25,7 +25,7 @@ from reports import (
     water_report,
     water_trend_point,
 )
-from schemas.ingest_api import AirCompliance, WaterCompliance
+from schemas.reports import AirCompliance, WaterCompliance
 
 router = APIRouter(prefix="/v1/compliance", tags=["compliance"])
 

@@ -3,8 +3,8 @@
 
 Always on and without login: the pages show aggregates only — annual, daily and hourly means,
 AQI, water classes, and alert events without their subscriptions, addresses or secrets. The
-numbers come from the functions behind the REST API (reports, storage.aqi_queries with
-standards.aqi), so page and API cannot disagree.
+numbers come from the functions behind the REST API (the reports layer, AQI included), so page
+and API cannot disagree.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import gzip
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import date, datetime, timedelta
+from datetime import timedelta
 from functools import lru_cache
 
 import psycopg
@@ -34,17 +34,20 @@ from api.dashboard.pages import (
     station_page,
 )
 from api.routes.compliance import FIRST_YEAR, LAST_YEAR
-from reports import air_report, air_trend_point, station_aggregates, water_report
-from schemas.alerts import AlertEvent, value_unit
-from schemas.stations import STATION_ID_PATTERN, Station
-from standards.aqi import AqiResult, aqi_category, aqi_version_in_force, daily_aqi, hourly_aqi
-from storage.alert_events import EventSelection, alert_events_newest_first
-from storage.aqi_queries import (
-    daily_aqi_concentrations,
-    hourly_aqi_concentrations,
-    latest_day_with_aqi_data,
-    latest_hour_with_aqi_data,
+from reports import (
+    air_report,
+    air_trend_point,
+    daily_aqis,
+    hourly_aqis,
+    station_aggregates,
+    station_subject,
+    water_report,
 )
+from schemas.alerts import AlertEvent, value_unit
+from schemas.aqi_api import Aqi
+from schemas.stations import STATION_ID_PATTERN, Station
+from storage.alert_events import EventSelection, alert_events_newest_first
+from storage.aqi_queries import latest_day_with_aqi_data, latest_hour_with_aqi_data
 from storage.report_years import WATER_PARAMETERS, years_with_daily_values
 from storage.series import Range
 from storage.stations import get_station, list_stations
@@ -181,25 +184,13 @@ def overview(request: Request, year: str | None = None) -> HTMLResponse:
 # --- station ----------------------------------------------------------------------------
 
 
-def _latest(result: AqiResult, at: datetime | date, when: str, period: str) -> LatestAqi | None:
-    if result.aqi is None:
-        return None
-    return LatestAqi(
-        period=period,
-        when=when,
-        display=str(result),
-        category=aqi_category(result.aqi, aqi_version_in_force(at)),
-        primary_pollutants=result.primary_pollutants,
-        version=result.version,
-    )
-
-
 def _air_view(conn: psycopg.Connection, station: Station) -> StationView:
     """The station's last 7 days of hourly PM2.5 and 90 days of daily PM2.5, each up to its
     latest period with AQI data, and its latest hourly and daily AQI (as GET
     /v1/stations/{id}/aqi/latest computes them)."""
     ids = [station.station_id]
     tz = station.timezone
+    subject = station_subject(station)
     hourly = []
     latest_hourly = None
     last_hour = latest_hour_with_aqi_data(conn, ids)
@@ -209,10 +200,9 @@ def _air_view(conn: psycopg.Connection, station: Station) -> StationView:
             end_ts=last_hour + timedelta(hours=1),
         )
         hourly = station_aggregates(conn, station.station_id, tz, "pm25", "hourly", span)
-        inputs = hourly_aqi_concentrations(conn, ids, last_hour, last_hour).get(last_hour, {})
-        result = hourly_aqi({key: c.value for key, c in inputs.items()}, last_hour)
         latest_hourly = _latest(
-            result, last_hour, format_day_or_hour(last_hour, tz, True), "hourly"
+            hourly_aqis(conn, subject, last_hour, last_hour),
+            format_day_or_hour(last_hour, tz, True),
         )
     days = []
     latest_daily = None
@@ -221,9 +211,7 @@ def _air_view(conn: psycopg.Connection, station: Station) -> StationView:
         span = Range(start_day=last_day - timedelta(days=DAILY_WINDOW_DAYS - 1), end_day=last_day)
         items = station_aggregates(conn, station.station_id, tz, "pm25", "daily", span)
         days = figures.pm25_days(items, tz)
-        inputs_of_day = daily_aqi_concentrations(conn, ids, last_day, last_day).get(last_day, {})
-        result = daily_aqi({key: c.value for key, c in inputs_of_day.items()}, last_day)
-        latest_daily = _latest(result, last_day, last_day.isoformat(), "daily")
+        latest_daily = _latest(daily_aqis(conn, subject, last_day, last_day), last_day.isoformat())
     return StationView(
         station=station,
         hourly=hourly,
@@ -231,6 +219,10 @@ def _air_view(conn: psycopg.Connection, station: Station) -> StationView:
         latest_hourly=latest_hourly,
         latest_daily=latest_daily,
     )
+
+
+def _latest(aqis: list[Aqi], when: str) -> LatestAqi | None:
+    return LatestAqi(when=when, aqi=aqis[-1]) if aqis else None
 
 
 def _water_view(conn: psycopg.Connection, station: Station) -> StationView:

@@ -15,6 +15,7 @@ from pydantic import Field
 
 from api.deps import Conn, IngestAccess, SettingsDep
 from api.errors import PROBLEM_JSON, ApiError, Problem, problem_responses
+from core.settings import Settings
 from ingest.pipeline import store
 from ingest.validate import Outcome, StationDirectory, Validator, load_stations
 from schemas.ingest_api import IngestResult, RejectedPart
@@ -246,37 +247,14 @@ def post_readings(
     ],
     body: Annotated[RawBody, Depends(read_body)],
 ) -> IngestResult | JSONResponse:
+    """Validate the payload, store what is valid and dead-letter the rest, in one
+    transaction (ingest.pipeline.store); then say what was stored."""
     received_at = datetime.now(UTC)
     topic = HTTP_TOPIC.format(station_id=station_id)
-    outcome = Outcome()
     if body.oversized:
-        size = (
-            f"{body.declared_bytes} bytes"
-            if body.declared_bytes is not None
-            else f"more than {settings.max_payload_bytes} bytes"
-        )
-        outcome.dead_letters.append(
-            DeadLetter(
-                topic,
-                station_id,
-                body.content,
-                Reason.PAYLOAD_TOO_LARGE,
-                f"body of {size} exceeds {settings.max_payload_bytes}; "
-                f"its first {len(body.content)} bytes are kept",
-                received_at,
-                SOURCE,
-            )
-        )
+        outcome = Outcome(dead_letters=[_too_large(body, topic, station_id, received_at, settings)])
     else:
-        validator = Validator(
-            station_directory(request),
-            max_payload_bytes=settings.max_payload_bytes,
-            max_future=timedelta(seconds=settings.max_future_s),
-            auto_register=settings.auto_register_stations,
-            source=SOURCE,
-        )
-        validator.add_message(outcome, f"stations/{station_id}/readings", body.content, received_at)
-        outcome.dead_letters = [replace(d, topic=topic) for d in outcome.dead_letters]
+        outcome = _validated(request, settings, body, topic, station_id, received_at)
     refused_body = DeadLetter(topic, station_id, body.content, "", "", received_at, SOURCE)
     result = store(conn, outcome, refused=_refusal(refused_body))
     rejected = [
@@ -284,30 +262,85 @@ def post_readings(
         for d in [*outcome.dead_letters, *(r.dead_letter for r in result.refused)]
     ]
     if body.oversized or (result.inserted + result.duplicates == 0 and rejected):
-        status = 413 if body.oversized else 422
-        slug = "payload-too-large" if body.oversized else "payload-rejected"
-        problem = PayloadRejectedProblem(
-            type=f"/problems/{slug}",
-            title="Payload too large" if body.oversized else "Payload rejected",
-            status=status,
-            detail=f"nothing stored; {len(rejected)} dead letter(s), first: "
-            f"{rejected[0].reason}: {rejected[0].detail}",
-            instance=request.url.path,
-            station_id=station_id,
-            received_at=received_at,
-            stored=0,
-            duplicates=0,
-            rejected=rejected,
-        )
-        return JSONResponse(
-            problem.model_dump(mode="json", exclude_none=True),
-            status_code=status,
-            media_type=PROBLEM_JSON,
-        )
+        return _nothing_stored(request, station_id, received_at, rejected, body.oversized)
     return IngestResult(
         station_id=station_id,
         received_at=received_at,
         stored=result.inserted,
         duplicates=result.duplicates,
         rejected=rejected,
+    )
+
+
+def _too_large(
+    body: RawBody, topic: str, station_id: str, received_at: datetime, settings: Settings
+) -> DeadLetter:
+    """The dead letter of an oversized body: its first max_payload_bytes bytes."""
+    size = (
+        f"{body.declared_bytes} bytes"
+        if body.declared_bytes is not None
+        else f"more than {settings.max_payload_bytes} bytes"
+    )
+    return DeadLetter(
+        topic,
+        station_id,
+        body.content,
+        Reason.PAYLOAD_TOO_LARGE,
+        f"body of {size} exceeds {settings.max_payload_bytes}; "
+        f"its first {len(body.content)} bytes are kept",
+        received_at,
+        SOURCE,
+    )
+
+
+def _validated(
+    request: Request,
+    settings: Settings,
+    body: RawBody,
+    topic: str,
+    station_id: str,
+    received_at: datetime,
+) -> Outcome:
+    """The body through the MQTT intake rules, as if published on the station's topic; its
+    dead letters carry the HTTP topic."""
+    validator = Validator(
+        station_directory(request),
+        max_payload_bytes=settings.max_payload_bytes,
+        max_future=timedelta(seconds=settings.max_future_s),
+        auto_register=settings.auto_register_stations,
+        source=SOURCE,
+    )
+    outcome = Outcome()
+    validator.add_message(outcome, f"stations/{station_id}/readings", body.content, received_at)
+    outcome.dead_letters = [replace(d, topic=topic) for d in outcome.dead_letters]
+    return outcome
+
+
+def _nothing_stored(
+    request: Request,
+    station_id: str,
+    received_at: datetime,
+    rejected: list[RejectedPart],
+    oversized: bool,
+) -> JSONResponse:
+    """The 413 or 422 problem of a payload of which nothing was stored."""
+    status = 413 if oversized else 422
+    slug = "payload-too-large" if oversized else "payload-rejected"
+    problem = PayloadRejectedProblem(
+        type=f"/problems/{slug}",
+        title="Payload too large" if oversized else "Payload rejected",
+        status=status,
+        detail=f"nothing stored; {len(rejected)} dead letter(s), first: "
+        f"{rejected[0].reason}: {rejected[0].detail}",
+        instance=request.url.path,
+        station_id=station_id,
+        received_at=received_at,
+        stored=0,
+        duplicates=0,
+        rejected=rejected,
+    )
+    return JSONResponse(
+        problem.model_dump(mode="json", exclude_none=True),
+        status_code=status,
+        media_type=PROBLEM_JSON,
     )

@@ -5,6 +5,7 @@ backfill). Every reading goes through the intake rules and the intake pipeline; 
 
 from ingest.importer.files import FORMATS, Format, ImportFileError, detect_format
 from ingest.importer.memory import Reading, RowsImported, hourly_readings_stored, import_readings
+from ingest.importer.progress import import_progress
 from ingest.importer.run import DEFAULT_BATCH_ROWS, ImportSummary, import_files
 from ingest.importer.station_list import derived_city_code, read_station_list, register_stations
 
@@ -20,6 +21,7 @@ __all__ = [
     "detect_format",
     "hourly_readings_stored",
     "import_files",
+    "import_progress",
     "import_readings",
     "read_station_list",
     "register_stations",

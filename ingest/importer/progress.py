@@ -1,4 +1,5 @@
-"""The progress display of an import (values per second, ETA), on stderr."""
+"""The progress display of an import (values or rows per second, ETA), on stderr: of files
+(``airwater import``) and of readings held in memory (the simulators' backfill)."""
 
 from __future__ import annotations
 
@@ -19,20 +20,25 @@ from rich.text import Text
 
 
 class _PerSecond(ProgressColumn):
+    def __init__(self, unit: str) -> None:
+        super().__init__()
+        self.unit = unit
+
     def render(self, task: Task) -> Text:
         speed = task.finished_speed or task.speed
         return Text(
-            f"{speed:,.0f} values/s" if speed else "… values/s", style="progress.data.speed"
+            f"{speed:,.0f} {self.unit}/s" if speed else f"… {self.unit}/s",
+            style="progress.data.speed",
         )
 
 
-def import_progress(enabled: bool) -> Progress:
-    """A progress display; shows nothing unless ``enabled``."""
+def import_progress(enabled: bool, unit: str = "values") -> Progress:
+    """A progress display counting ``unit`` (values, rows); shows nothing unless ``enabled``."""
     return Progress(
         TextColumn("[bold]{task.description}"),
         BarColumn(),
-        TextColumn("{task.completed:,.0f}/{task.total:,.0f} values"),
-        _PerSecond(),
+        TextColumn("{task.completed:,.0f}/{task.total:,.0f} " + unit),
+        _PerSecond(unit),
         TimeElapsedColumn(),
         TextColumn("ETA"),
         TimeRemainingColumn(),
