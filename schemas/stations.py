@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import csv
+import io
 import json
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -55,8 +56,32 @@ class StationFileError(ValueError):
     """A registry file that cannot be imported; says which row and why."""
 
 
-def read_station_file(path: Path) -> list[Station]:
-    """Stations from a CSV (header row with Station's field names) or a JSON array file."""
+# Station-file headers → Station fields: the fields' own names, and the spellings of the
+# national station list (English and Chinese).
+STATION_HEADERS: dict[str, str] = {
+    **{field: field for field in FIELDS},
+    "station": "station_id",
+    "code": "station_id",
+    "station_code": "station_id",
+    "监测点编码": "station_id",
+    "station_name": "name",
+    "监测点名称": "name",
+    "城市": "city",
+    "城市代码": "city_code",
+    "省份": "province",
+    "lon": "longitude",
+    "lng": "longitude",
+    "经度": "longitude",
+    "lat": "latitude",
+    "纬度": "latitude",
+}
+
+StationRow = tuple[int, dict[str, Any]]  # (line or position, Station field -> value)
+
+
+def station_rows(path: Path) -> tuple[list[StationRow], list[str]]:
+    """The rows of a station file — CSV with a header (UTF-8, BOM or not) or a JSON array —
+    as Station fields, empty cells left out; and the CSV columns no field matches."""
     text = path.read_text(encoding="utf-8-sig")
     if path.suffix.lower() == ".json":
         try:
@@ -67,22 +92,34 @@ def read_station_file(path: Path) -> list[Station]:
             rows = rows["stations"]
         if not isinstance(rows, list):
             raise StationFileError(f"{path}: expected a JSON array of stations")
-        numbered = list(enumerate(rows, start=1))
-    else:
-        reader = csv.DictReader(text.splitlines())
-        unknown = set(reader.fieldnames or ()) - set(FIELDS)
-        if unknown:
-            raise StationFileError(f"{path}: unknown columns {sorted(unknown)}; known: {FIELDS}")
-        numbered = [
-            (line, {k: v for k, v in row.items() if v not in (None, "")})
-            for line, row in enumerate(reader, start=2)
-        ]
+        return list(enumerate(rows, start=1)), []
+    reader = csv.reader(io.StringIO(text))
+    header = [h.strip() for h in next(reader, [])]
+    fields = [STATION_HEADERS.get(h.lower()) for h in header]
+    numbered = []
+    for line, cells in enumerate(reader, start=2):
+        row = {f: c.strip() for f, c in zip(fields, cells, strict=False) if f and c.strip()}
+        if row:
+            numbered.append((line, row))
+    return numbered, [h for h, f in zip(header, fields, strict=True) if f is None]
+
+
+def read_station_file(path: Path) -> list[Station]:
+    """Stations of a registry file (``airwater stations import``): every column a Station
+    field, every row valid, or StationFileError saying which row and why."""
+    rows, unknown = station_rows(path)
+    if unknown:
+        raise StationFileError(f"{path}: unknown columns {sorted(unknown)}; known: {FIELDS}")
     stations = []
-    for where, row in numbered:
+    for where, row in rows:
         try:
             stations.append(Station.model_validate(row))
         except ValidationError as exc:
-            first = exc.errors()[0]
-            field = ".".join(str(p) for p in first["loc"])
-            raise StationFileError(f"{path}: row {where}: {field}: {first['msg']}") from None
+            raise StationFileError(f"{path}: row {where}: {first_error(exc)}") from None
     return stations
+
+
+def first_error(exc: ValidationError) -> str:
+    """``field: message`` of the first error of a Station validation."""
+    first = exc.errors()[0]
+    return f"{'.'.join(str(p) for p in first['loc'])}: {first['msg']}"

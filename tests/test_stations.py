@@ -107,3 +107,19 @@ def test_bad_station_file_names_the_row_and_imports_nothing(database_url, tmp_pa
 def test_unknown_timezone_is_refused():
     with pytest.raises(ValueError, match="unknown IANA timezone"):
         Station(station_id="X-1", name="x", timezone="Mars/Olympus")
+
+
+def test_registry_file_reads_the_national_list_headers_and_refuses_unknown_columns(tmp_path):
+    national = tmp_path / "list.csv"
+    national.write_text(
+        "\ufeff监测点编码,监测点名称,城市,城市代码,经度,纬度,kind\n"
+        "1001A,万寿西宫,Beijing,110000, 116.366 ,39.878,air\n",
+        encoding="utf-8",
+    )
+    [station] = read_station_file(national)
+    assert (station.station_id, station.name, station.city_code) == ("1001A", "万寿西宫", "110000")
+    assert (station.longitude, station.latitude) == (116.366, 39.878)
+    odd = tmp_path / "odd.csv"
+    odd.write_text("station_id,name,colour\nX-1,x,blue\n")
+    with pytest.raises(StationFileError, match=r"unknown columns \['colour'\]"):
+        read_station_file(odd)

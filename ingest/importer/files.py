@@ -8,33 +8,10 @@ import hashlib
 from pathlib import Path
 from typing import Literal
 
+from schemas.stations import STATION_HEADERS
+
 Format = Literal["long", "parquet", "wide", "stations"]
 FORMATS: tuple[Format, ...] = ("long", "parquet", "wide", "stations")
-
-# Station-list headers, English and the national list's Chinese, → Station fields.
-STATION_HEADERS = {
-    "station_id": "station_id",
-    "station": "station_id",
-    "code": "station_id",
-    "station_code": "station_id",
-    "监测点编码": "station_id",
-    "name": "name",
-    "station_name": "name",
-    "监测点名称": "name",
-    "city": "city",
-    "城市": "city",
-    "city_code": "city_code",
-    "城市代码": "city_code",
-    "province": "province",
-    "省份": "province",
-    "longitude": "longitude",
-    "lon": "longitude",
-    "lng": "longitude",
-    "经度": "longitude",
-    "latitude": "latitude",
-    "lat": "latitude",
-    "纬度": "latitude",
-}
 
 
 class ImportFileError(Exception):

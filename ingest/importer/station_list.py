@@ -3,9 +3,7 @@ and merged into the registry."""
 
 from __future__ import annotations
 
-import csv
 import hashlib
-import io
 import logging
 from collections.abc import Sequence
 from pathlib import Path
@@ -13,8 +11,7 @@ from pathlib import Path
 import psycopg
 from pydantic import ValidationError
 
-from ingest.importer.files import STATION_HEADERS
-from schemas.stations import Station
+from schemas.stations import Station, first_error, station_rows
 from standards.divisions import city_code
 from storage.stations import list_stations, merge_listed_air_stations, upsert_stations
 
@@ -28,27 +25,20 @@ def derived_city_code(city: str) -> str:
 
 
 def read_station_list(path: Path) -> tuple[list[Station], list[str]]:
-    """Air stations of a station list (UTF-8 with or without BOM) and the problems of rows
-    that could not be read."""
-    text = path.read_text(encoding="utf-8-sig")
-    reader = csv.reader(io.StringIO(text))
-    header = next(reader, [])
-    fields = [STATION_HEADERS.get(h.strip().lower()) for h in header]
+    """Air stations of a national station list and the problems of rows that could not be
+    read; columns that are not Station fields are ignored, a city without a code gets its
+    GB/T 2260 code (or a derived one)."""
+    rows, _ = station_rows(path)
     stations: list[Station] = []
     problems: list[str] = []
-    for line, cells in enumerate(reader, start=2):
-        row = {f: c.strip() for f, c in zip(fields, cells, strict=False) if f and c and c.strip()}
-        if not row:
-            continue
+    for line, row in rows:
         city = row.get("city")
         if city and "city_code" not in row:
             row["city_code"] = city_code(city) or derived_city_code(city)
         try:
             stations.append(Station.model_validate({**row, "kind": "air"}))
         except ValidationError as exc:
-            first = exc.errors()[0]
-            where = ".".join(str(p) for p in first["loc"])
-            problems.append(f"row {line}: {where}: {first['msg']}")
+            problems.append(f"row {line}: {first_error(exc)}")
     return stations, problems
 
 
