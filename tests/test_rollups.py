@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import random
 from datetime import UTC, datetime, timedelta
 
@@ -53,7 +54,7 @@ def test_rollups_equal_recomputation_after_shuffled_batches_with_duplicates(
         real_write = writer._write
 
         def spy(*args):
-            paths.append(args[-1])
+            paths.append(inspect.signature(real_write).bind(*args).arguments["bulk"])
             return real_write(*args)
 
         monkeypatch.setattr(writer, "_write", spy)
