@@ -24,51 +24,12 @@ from tests.support import Publisher, wait_for
 
 def test_run_starts_private_services_ingests_and_stops_cleanly(tmp_path):
     metrics_port, http_port = free_port(), free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AIRWATER_")}
-    env.update(
-        AIRWATER_DATA_DIR=str(tmp_path / "data"),
-        AIRWATER_METRICS_PORT=str(metrics_port),
-        AIRWATER_HTTP_PORT=str(http_port),
-    )
-    log_path = tmp_path / "run.log"
-    with open(log_path, "wb") as log:
-        run = subprocess.Popen(
-            [sys.executable, "-m", "airwater.cli", "run", "--no-simulate"],
-            env=env,
-            cwd=PROJECT_ROOT,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,  # so a failed test can kill the whole group
-        )
+    env, log_path, run = _start_run(tmp_path, metrics_port, http_port)
     try:
-        banner = wait_for(
-            lambda: re.search(
-                r"database\s+(postgresql://\S+).*?broker\s+mqtt://127\.0\.0\.1:(\d+)",
-                log_path.read_text(),
-                re.S,
-            ),
-            timeout=90,
-            what="the run banner",
-        )
-        database_url, broker_port = banner.group(1), int(banner.group(2))
-        with psycopg.connect(database_url) as conn:
-            upsert_stations(conn, [Station(station_id="110000-A001", name="Dongsi")])
+        database_url, broker_port = _banner(log_path)
         # the demo's broker refuses anonymous clients; the station gets its own account
         assert _connected(Publisher(broker_port, "anonymous")) is None
-        issued = subprocess.run(
-            [*AIRWATER, "stations", "credentials", "issue", "110000-A001"],
-            env={**env, "AIRWATER_DATABASE_URL": database_url},
-            capture_output=True,
-            text=True,
-            check=True,
-        )
-        assert "broker reloaded" in issued.stderr
-        password = issued.stdout.strip().split(",", 1)[1]
-        publisher = wait_for(
-            lambda: _connected(Publisher(broker_port, "110000-A001", "110000-A001", password)),
-            timeout=15,
-            what="the station's login",
-        )
+        publisher = _logged_in_station(env, database_url, broker_port)
         try:
 
             def stored() -> int:
@@ -119,33 +80,9 @@ def test_run_starts_private_services_ingests_and_stops_cleanly(tmp_path):
 
 def test_run_restarts_a_killed_component_and_keeps_the_rest_running(tmp_path):
     http_port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AIRWATER_")}
-    env.update(
-        AIRWATER_DATA_DIR=str(tmp_path / "data"),
-        AIRWATER_METRICS_PORT="0",
-        AIRWATER_HTTP_PORT=str(http_port),
-    )
-    log_path = tmp_path / "run.log"
-    with open(log_path, "wb") as log:
-        run = subprocess.Popen(
-            [sys.executable, "-m", "airwater.cli", "run", "--no-simulate"],
-            env=env,
-            cwd=PROJECT_ROOT,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,  # so a failed test can kill the whole group
-        )
+    env, log_path, run = _start_run(tmp_path, 0, http_port)
     try:
-        banner = wait_for(
-            lambda: re.search(
-                r"database\s+(postgresql://\S+).*?broker\s+mqtt://127\.0\.0\.1:(\d+)",
-                log_path.read_text(),
-                re.S,
-            ),
-            timeout=90,
-            what="the run banner",
-        )
-        database_url, broker_port = banner.group(1), int(banner.group(2))
+        database_url, broker_port = _banner(log_path)
         ingest_pid = _logged_pid(log_path, r"started ingest \(pid (\d+)\)")
         api_pid = _logged_pid(log_path, r"started api \(pid (\d+)\)")
         wait_for(lambda: _get(f"http://127.0.0.1:{http_port}/health"), timeout=30, what="the API")
@@ -170,21 +107,7 @@ def test_run_restarts_a_killed_component_and_keeps_the_rest_running(tmp_path):
         assert '"ok"' in (_get(f"http://127.0.0.1:{http_port}/health") or "")
 
         # the new worker ingests
-        with psycopg.connect(database_url) as conn:
-            upsert_stations(conn, [Station(station_id="110000-A001", name="Dongsi")])
-        issued = subprocess.run(
-            [*AIRWATER, "stations", "credentials", "issue", "110000-A001"],
-            env={**env, "AIRWATER_DATABASE_URL": database_url},
-            capture_output=True,
-            text=True,
-            check=True,
-        )
-        password = issued.stdout.strip().split(",", 1)[1]
-        publisher = wait_for(
-            lambda: _connected(Publisher(broker_port, "110000-A001", "110000-A001", password)),
-            timeout=15,
-            what="the station's login",
-        )
+        publisher = _logged_in_station(env, database_url, broker_port)
         try:
 
             def stored() -> int:
@@ -205,6 +128,63 @@ def test_run_restarts_a_killed_component_and_keeps_the_rest_running(tmp_path):
             os.killpg(run.pid, signal.SIGKILL)
             run.wait()
             subprocess.run(["pkill", "-f", str(tmp_path / "data")], check=False)
+
+
+def _start_run(
+    tmp_path: Path, metrics_port: int, http_port: int
+) -> tuple[dict[str, str], Path, subprocess.Popen[bytes]]:
+    """`airwater run --no-simulate` with its data under ``tmp_path``: (env, log, process)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AIRWATER_")}
+    env.update(
+        AIRWATER_DATA_DIR=str(tmp_path / "data"),
+        AIRWATER_METRICS_PORT=str(metrics_port),
+        AIRWATER_HTTP_PORT=str(http_port),
+    )
+    log_path = tmp_path / "run.log"
+    with open(log_path, "wb") as log:
+        run = subprocess.Popen(
+            [sys.executable, "-m", "airwater.cli", "run", "--no-simulate"],
+            env=env,
+            cwd=PROJECT_ROOT,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # so a failed test can kill the whole group
+        )
+    return env, log_path, run
+
+
+def _banner(log_path: Path) -> tuple[str, int]:
+    """The database URL and broker port the run prints once it is up."""
+    banner = wait_for(
+        lambda: re.search(
+            r"database\s+(postgresql://\S+).*?broker\s+mqtt://127\.0\.0\.1:(\d+)",
+            log_path.read_text(),
+            re.S,
+        ),
+        timeout=90,
+        what="the run banner",
+    )
+    return banner.group(1), int(banner.group(2))
+
+
+def _logged_in_station(env: dict[str, str], database_url: str, broker_port: int) -> Publisher:
+    """Station 110000-A001 registered, given broker credentials and logged in with them."""
+    with psycopg.connect(database_url) as conn:
+        upsert_stations(conn, [Station(station_id="110000-A001", name="Dongsi")])
+    issued = subprocess.run(
+        [*AIRWATER, "stations", "credentials", "issue", "110000-A001"],
+        env={**env, "AIRWATER_DATABASE_URL": database_url},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert "broker reloaded" in issued.stderr
+    password = issued.stdout.strip().split(",", 1)[1]
+    return wait_for(
+        lambda: _connected(Publisher(broker_port, "110000-A001", "110000-A001", password)),
+        timeout=15,
+        what="the station's login",
+    )
 
 
 def _logged_pid(log_path: Path, pattern: str) -> int:
