@@ -56,6 +56,7 @@ from storage.alert_events import (
     record_failed,
     seconds_until_next_retry,
 )
+from storage.text import storable_text
 
 __all__ = [
     "CHANNEL",
@@ -65,7 +66,6 @@ __all__ = [
     "event_body",
     "install_signal_handlers",
     "retry_delay",
-    "storable_text",
     "verify_signature",
     "webhook_headers",
     "webhook_target_allowed",
@@ -89,16 +89,6 @@ IN_FLIGHT = Gauge("airwater_alerts_deliveries_in_flight", "Deliveries being atte
 
 class DeliveryFailed(Exception):
     """One attempt failed; the message is what ``last_error`` records."""
-
-
-LAST_ERROR_MAX_CHARS = 1000
-
-
-def storable_text(text: str) -> str:
-    """``text`` as PostgreSQL can store it in a text column: without NUL characters or lone
-    surrogates, and cut to ``LAST_ERROR_MAX_CHARS`` characters."""
-    text = text.replace("\x00", "").encode(errors="replace").decode()
-    return text if len(text) <= LAST_ERROR_MAX_CHARS else text[: LAST_ERROR_MAX_CHARS - 1] + "…"
 
 
 def internal_error(exc: BaseException) -> str:

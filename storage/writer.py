@@ -15,6 +15,7 @@ from psycopg_pool import PoolTimeout
 
 from schemas.payloads import Reason, Rejection
 from standards.validity import HOURLY_MIN_MINUTES
+from storage.text import storable_text
 
 log = logging.getLogger(__name__)
 
@@ -365,7 +366,6 @@ def _write(
 # --- poison isolation ----------------------------------------------------------------------
 # What a door makes of a part the database refused: the part's index, its rows and why.
 RefusedPart = Callable[[int, Sequence[ReadingRow], Rejection], DeadLetter]
-_MAX_DETAIL_CHARS = 1000
 
 
 def write_isolating(
@@ -520,7 +520,7 @@ def _describe(exc: BaseException) -> str:
     lines = str(exc).strip().splitlines()
     state = getattr(exc, "sqlstate", None)
     text = f"{type(exc).__name__}{f' ({state})' if state else ''}: {lines[0] if lines else ''}"
-    return text.replace("\x00", "").encode("utf-8", "replace").decode()[:_MAX_DETAIL_CHARS]
+    return storable_text(text)
 
 
 # --- bulk loads ----------------------------------------------------------------------------

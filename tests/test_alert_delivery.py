@@ -22,7 +22,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from airwater.embedded import MosquittoServer, PostgresServer, free_port
-from alerts.delivery import LAST_ERROR_MAX_CHARS, retry_delay, storable_text
+from alerts.delivery import retry_delay
 from alerts.webhook import (
     Allowance,
     WebhookFailed,
@@ -33,6 +33,8 @@ from alerts.webhook import (
     verify_signature,
     webhook_target_allowed,
 )
+from storage.text import MAX_TEXT_CHARS as LAST_ERROR_MAX_CHARS
+from storage.text import storable_text
 from tests.alert_support import (
     AlertWorker,
     WebhookReceiver,
