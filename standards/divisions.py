@@ -79,7 +79,6 @@ PREFECTURES: tuple[Division, ...] = (
     # Hainan
     Division("Haikou", "460100", "Hainan", 20.044, 110.199),
 )
-PREFECTURE_BY_CODE = {division.code: division for division in PREFECTURES}
 
 
 def city_code(name: str) -> str | None:
