@@ -241,8 +241,8 @@ ON CONFLICT (station_id) DO NOTHING
 """
 
 
-# Emptied at the start of every write: ON COMMIT DELETE ROWS empties them at commit, but the
-# isolating writer may run several writes inside one caller's transaction (savepoints).
+# ON COMMIT DELETE ROWS empties the staging tables at commit; a write inside a caller's
+# transaction (the importer's journal: the isolating writer's savepoints) empties them first.
 _CLEAR_STAGING = "DELETE FROM staging_readings; DELETE FROM new_readings"
 
 
@@ -306,8 +306,9 @@ def _write(
     coverage_s: int,
 ) -> WriteResult:
     inserted = stored_dead = 0
+    nested = conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE
     with conn.transaction(), conn.cursor() as cur:
-        if readings:
+        if readings and nested:
             cur.execute(_CLEAR_STAGING)
         if new_stations:
             cur.executemany(_AUTO_REGISTER, new_stations)
