@@ -7,11 +7,20 @@ import argparse
 import logging
 import sys
 
-from airwater.commands import imports, migrate, report, retention, run, services, stations
+from airwater.commands import (
+    aggregate,
+    imports,
+    migrate,
+    report,
+    retention,
+    run,
+    services,
+    stations,
+)
 from core.settings import Settings
 
 # In the order `airwater --help` lists them.
-COMMANDS = (run, migrate, services, report, imports, retention, stations)
+COMMANDS = (run, migrate, services, aggregate, report, imports, retention, stations)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,8 +1,12 @@
 """Alert evaluation inside the ingest transaction: an event exists if and only if the
 readings that caused it are committed.
 
-Called by the batch writer after the rollups are refreshed, with the batch's new rows in the
-temporary table ``new_readings``.
+Called by the batch writer (``after_write``) once the batch's new rows are inserted and kept
+in the temporary table ``new_readings``. The derived tables are maintained afterwards by the
+aggregation stage, so they are stale here and never read: the hourly and daily means of the
+touched hours and days are computed from ``readings`` (storage.alert_observations), after
+the day locks that make concurrent writers of one station-day judge one after the other
+(taken only when a mean subscription is active).
 """
 
 from __future__ import annotations
@@ -20,7 +24,13 @@ from standards.alert_presets import GB3095_24H_GRADE_II
 from standards.aqi import daily_aqi
 from standards.limits import limit_set_in_force
 from storage.alert_events import append_events, notify_new_events
-from storage.alert_observations import daily_means_for_aqi, values_of_new_rows
+from storage.alert_observations import (
+    MEAN_TARGETS,
+    Span,
+    daily_means_for_aqi,
+    lock_days,
+    values_of_new_rows,
+)
 from storage.alert_state import create_states, lock_states, save_states
 from storage.alert_subscriptions import active_subscriptions
 
@@ -85,12 +95,23 @@ def _new_observations(
     cur: psycopg.Cursor[Any], subscriptions: dict[int, dict[str, Any]]
 ) -> dict[Pair, list[Observation]]:
     """The batch's new values for each subscription and station it watches, with the daily
-    AQI of the days they touch when a subscription watches it."""
+    AQI of the days they touch when a subscription watches it.
+
+    With a subscription of a mean (hourly, daily, daily AQI) active, the day locks come
+    first: the statements reading the means start after the previous holder of each lock
+    committed, and see its readings. Without one, no lock is taken and ``readings`` is not
+    read. A subscription created since ``subscriptions`` were read judges from the next
+    batch on."""
+    targets = {s["target"] for s in subscriptions.values()}
+    span: Span = (None, None)
+    if targets & MEAN_TARGETS:
+        span = lock_days(cur, AQI_POLLUTANTS)
     observations: dict[Pair, list[Observation]] = defaultdict(list)
-    for sub_id, station_id, observed_at, value, day in values_of_new_rows(cur):
-        observations[(sub_id, station_id)].append(Observation(observed_at, value, day))
-    if any(s["target"] == "daily_aqi" for s in subscriptions.values()):
-        _add_daily_aqi(cur, observations)
+    for sub_id, station_id, observed_at, value, day in values_of_new_rows(cur, targets, span):
+        if sub_id in subscriptions:
+            observations[(sub_id, station_id)].append(Observation(observed_at, value, day))
+    if "daily_aqi" in targets:
+        _add_daily_aqi(cur, subscriptions, observations, span)
     return observations
 
 
@@ -144,11 +165,18 @@ def _judge(
     return state, events
 
 
-def _add_daily_aqi(cur: psycopg.Cursor[Any], observations: dict[Pair, list[Observation]]) -> None:
+def _add_daily_aqi(
+    cur: psycopg.Cursor[Any],
+    subscriptions: dict[int, dict[str, Any]],
+    observations: dict[Pair, list[Observation]],
+    span: Span,
+) -> None:
     days: dict[tuple[int, str, date], dict[str, Any]] = {}
     for sub_id, station_id, day, observed_at, parameter, mean in daily_means_for_aqi(
-        cur, AQI_POLLUTANTS
+        cur, AQI_POLLUTANTS, span
     ):
+        if sub_id not in subscriptions:
+            continue
         entry = days.setdefault((sub_id, station_id, day), {"at": observed_at, "means": {}})
         entry["means"][parameter] = mean
     for (sub_id, station_id, day), entry in days.items():

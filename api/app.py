@@ -28,6 +28,7 @@ from api.routes import (
     readings,
     stations,
 )
+from api.stage_metrics import COLLECTOR
 from core.db import make_pool
 from core.settings import Settings, get_settings
 from storage.writer import prepare_connection
@@ -108,6 +109,7 @@ def _lifespan(
             app.state.pool.open()
         else:
             app.state.pool = pool
+        COLLECTOR.pool = app.state.pool
         yield
         if own_pool:
             app.state.pool.close()

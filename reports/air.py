@@ -10,17 +10,16 @@ from typing import Any, Literal
 
 import psycopg
 
-from reports.cache import cached
 from reports.coverage import coverage, coverage_of
 from schemas.reports import AirAnnual, AirReport, AirTrendPoint
 from standards.limits import LIMIT_SETS, complies, limit_set_for_period
 from standards.parameters import CATALOGUE
 from standards.targets import NATIONAL_PM25_2027, NATIONAL_PM25_2035, Target
 from standards.validity import ANNUAL_PERCENTILE, annual_coverage
+from storage.aggregation import as_of as aggregation_as_of
 from storage.compliance import (
     AirStation,
     AnnualStatistics,
-    DailyLimitPeriod,
     air_stations,
     city_annual_statistics,
     station_annual_statistics,
@@ -30,25 +29,17 @@ AIR_REPORT_PARAMETERS = ("pm25", "pm10", "so2", "no2")
 _NO_DATA = AnnualStatistics("", None, 0, None, 0, (0,) * 12)
 
 
-def daily_limit_periods(
-    parameter: str, start: date, end: date
-) -> tuple[list[DailyLimitPeriod], list[str]]:
-    """The Grade II 24-hour limit of each GB 3095 version in force during [start, end], and
-    the names of those versions."""
+def daily_limit_periods(parameter: str, start: date, end: date) -> list[tuple[date, date, str]]:
+    """The GB 3095 versions whose Grade II 24-hour limit of ``parameter`` judges the days of
+    [start, end]: (first day, last day, name); a period before the first version is judged by
+    the oldest (as the aggregation stage does)."""
     periods = []
-    names = []
-    for limit_set in LIMIT_SETS:
-        d_from = max(start, limit_set.in_force_from)
+    for index, limit_set in enumerate(LIMIT_SETS):
+        d_from = start if index == 0 else max(start, limit_set.in_force_from)
         d_to = min(end, limit_set.in_force_to or end)
-        value = limit_set.limit(parameter, "24h", 2)
-        if d_from <= d_to and value is not None:
-            periods.append(DailyLimitPeriod(d_from, d_to, value))
-            names.append(limit_set.name)
-    if not names:  # a period before the first version: judge by the oldest
-        oldest = LIMIT_SETS[0]
-        periods = [DailyLimitPeriod(start, end, oldest.limit(parameter, "24h", 2))]
-        names = [oldest.name]
-    return periods, names
+        if d_from <= d_to and limit_set.limit(parameter, "24h", 2) is not None:
+            periods.append((d_from, d_to, limit_set.name))
+    return periods
 
 
 def _gaps(parameter: str, mean: float | None) -> tuple[float | None, float | None]:
@@ -63,15 +54,6 @@ def _round(value: float | None, digits: int = 3) -> float | None:
 
 def _met(target: Target, parameter: str, mean: float | None) -> bool | None:
     return None if parameter != "pm25" or mean is None else target.is_met(mean)
-
-
-def air_report(conn: psycopg.Connection, year: int, parameter: str = "pm25") -> AirReport:
-    """Annual air quality of every station, every city and the nation for ``year``."""
-    if parameter not in AIR_REPORT_PARAMETERS:
-        raise ValueError(f"annual report parameter must be one of {AIR_REPORT_PARAMETERS}")
-    return cached(
-        conn, f"air:{parameter}", year, AirReport, lambda: compute_air_report(conn, year, parameter)
-    )
 
 
 @dataclass(frozen=True)
@@ -176,11 +158,15 @@ def _city_annuals(
     return annuals
 
 
-def compute_air_report(conn: psycopg.Connection, year: int, parameter: str) -> AirReport:
-    """The air report of ``year`` computed from the rollups, without the cache."""
+def air_report(conn: psycopg.Connection, year: int, parameter: str = "pm25") -> AirReport:
+    """Annual air quality of every station, every city and the nation for ``year`` (so far,
+    for a year in progress), from the yearly statistics the aggregation stage keeps."""
+    if parameter not in AIR_REPORT_PARAMETERS:
+        raise ValueError(f"annual report parameter must be one of {AIR_REPORT_PARAMETERS}")
     start, end = date(year, 1, 1), date(year, 12, 31)
+    as_of = aggregation_as_of(conn)
     limit_set = limit_set_for_period(start, end)
-    daily_limits, daily_standards = daily_limit_periods(parameter, start, end)
+    daily_standards = [name for _, _, name in daily_limit_periods(parameter, start, end)]
     judging = _Judging(
         year=year,
         parameter=parameter,
@@ -188,9 +174,8 @@ def compute_air_report(conn: psycopg.Connection, year: int, parameter: str) -> A
         rank=ANNUAL_PERCENTILE[parameter][1],
         annual_limit=limit_set.limit(parameter, "annual", 2),
     )
-    fraction = judging.rank / 100
-    station_rows = station_annual_statistics(conn, parameter, start, end, fraction, daily_limits)
-    city_rows = city_annual_statistics(conn, parameter, start, end, fraction, daily_limits)
+    station_rows = station_annual_statistics(conn, parameter, year)
+    city_rows = city_annual_statistics(conn, parameter, year)
     registry = air_stations(conn)
     stations = _station_annuals(judging, registry, station_rows)
     cities = _city_annuals(judging, _cities_of(registry), city_rows)
@@ -199,6 +184,7 @@ def compute_air_report(conn: psycopg.Connection, year: int, parameter: str) -> A
     meeting = sum(1 for c in assessed if c.meets_grade_ii)
     return AirReport(
         year=year,
+        as_of=as_of,
         period_start=start,
         period_end=end,
         parameter=parameter,

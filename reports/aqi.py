@@ -12,6 +12,7 @@ import psycopg
 from schemas.aqi_api import (
     Aqi,
     AqiHistory,
+    AqiLatest,
     AqiPeriod,
     AqiSubject,
     Colour,
@@ -32,6 +33,7 @@ from standards.aqi import (
     hourly_aqi,
 )
 from standards.parameters import CATALOGUE
+from storage.aggregation import as_of as aggregation_as_of
 from storage.aqi_queries import (
     AQI_PARAMETERS,
     DAILY_MEAN_PARAMETERS,
@@ -180,9 +182,12 @@ def daily_aqis(conn: psycopg.Connection, subject: AqiSubject, first: date, last:
     return items
 
 
-def latest_aqi(conn: psycopg.Connection, subject: AqiSubject, period: AqiPeriod) -> Aqi | None:
+def latest_aqi(
+    conn: psycopg.Connection, subject: AqiSubject, period: AqiPeriod
+) -> AqiLatest | None:
     """The AQI of the subject's latest hour (or local day) with AQI data; None when there is
     none."""
+    as_of = aggregation_as_of(conn)
     items: list[Aqi] = []
     if period == "hourly":
         hour = latest_hour_with_aqi_data(conn, subject.stations)
@@ -192,7 +197,9 @@ def latest_aqi(conn: psycopg.Connection, subject: AqiSubject, period: AqiPeriod)
         day = latest_day_with_aqi_data(conn, subject.stations)
         if day is not None:
             items = daily_aqis(conn, subject, day, day)
-    return items[-1] if items else None
+    if not items:
+        return None
+    return AqiLatest(subject=subject, period=period, as_of=as_of, latest=items[-1])
 
 
 def hourly_aqi_history(
@@ -201,8 +208,11 @@ def hourly_aqi_history(
     """The hourly AQI history from hour start ``first`` to ``last`` (UTC, inclusive)."""
     tz = ZoneInfo(subject.timezone)
     start, end = first.astimezone(tz), (last + timedelta(hours=1)).astimezone(tz)
+    as_of = aggregation_as_of(conn)
     items = hourly_aqis(conn, subject, first, last)
-    return AqiHistory(subject=subject, period="hourly", start=start, end=end, items=items)
+    return AqiHistory(
+        subject=subject, period="hourly", start=start, end=end, as_of=as_of, items=items
+    )
 
 
 def daily_aqi_history(
@@ -212,5 +222,8 @@ def daily_aqi_history(
     tz = ZoneInfo(subject.timezone)
     start = datetime.combine(first, time(), tz)
     end = datetime.combine(last + timedelta(days=1), time(), tz)
+    as_of = aggregation_as_of(conn)
     items = daily_aqis(conn, subject, first, last)
-    return AqiHistory(subject=subject, period="daily", start=start, end=end, items=items)
+    return AqiHistory(
+        subject=subject, period="daily", start=start, end=end, as_of=as_of, items=items
+    )

@@ -16,6 +16,7 @@ from reports.coverage import coverage, coverage_of
 from schemas.series import AggregateSeries, AggregateValue, Period, Reading
 from standards.parameters import CATALOGUE
 from standards.validity import HOURLY_MIN_MINUTES, annual_coverage, monthly_coverage
+from storage.aggregation import as_of as aggregation_as_of
 from storage.series import (
     CityPeriod,
     MonthOfDays,
@@ -250,6 +251,7 @@ def aggregate_series(
     """The series of a station (``subject_id`` a station id) or a city (a city code): its
     values per period in ``span`` with their coverage, unit and rule."""
     aggregates = station_aggregates if level == "station" else city_aggregates
+    as_of = aggregation_as_of(conn)
     return AggregateSeries(
         level=level,
         id=subject_id,
@@ -259,5 +261,6 @@ def aggregate_series(
         period=period,
         timezone=timezone,
         rule=RULES[level, period],
+        as_of=as_of,
         items=aggregates(conn, subject_id, timezone, parameter, period, span),
     )

@@ -6,12 +6,12 @@ from __future__ import annotations
 
 import statistics
 from collections import defaultdict
-from datetime import date
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Literal
 
 import psycopg
 
-from reports.cache import cached
 from schemas.reports import BasinGrade, WaterReport, WaterSection, WaterTrendPoint
 from standards.targets import SURFACE_WATER_2027
 from standards.water import (
@@ -25,7 +25,8 @@ from standards.water import (
     water_class,
     worse_than_v_share,
 )
-from storage.compliance import water_item_months, water_sections
+from storage.aggregation import as_of as aggregation_as_of
+from storage.compliance import water_sections, water_years
 
 ANNUAL_CLASS_RULE = (
     "Sections reporting parameters: monthly mean of each item, annual mean of the monthly "
@@ -40,36 +41,64 @@ def _round(value: float | None, digits: int = 2) -> float | None:
     return None if value is None else round(value, digits)
 
 
+@dataclass(frozen=True)
+class SectionYear:
+    """A section's year as the aggregation stage keeps it (storage.aggregation)."""
+
+    water_class: int | None
+    method: Literal["parameters", "reported_class", "none"]
+    deciding: list[str]
+    months_with_data: int
+    annual_means: dict[str, float]
+    monthly_means: dict[str, list[float | None]]
+
+
+def section_year(
+    months: Sequence[tuple[str, int, float, float]], waterbody: str | None
+) -> SectionYear:
+    """The class of a section's year from its items' months: (item, month 1..12, monthly mean,
+    worst daily value). Items: monthly mean of each, annual mean of the monthly means, then
+    the GB 3838-2002 single-factor class; a section reporting only a class: the median of
+    the worst class reported in each month."""
+    monthly: dict[str, list[float | None]] = defaultdict(lambda: [None] * 12)
+    class_months: list[float] = []
+    for parameter, month, mean, worst in months:
+        if parameter == "water_class":
+            class_months.append(worst)
+        monthly[parameter][month - 1] = mean
+    means = {
+        p: statistics.fmean(v for v in values if v is not None)
+        for p, values in monthly.items()
+        if p != "water_class"
+    }
+    body: Waterbody = "lake" if waterbody == "lake" else "river"
+    derived = water_class(means, body) if means else None
+    method: Literal["parameters", "reported_class", "none"]
+    if derived is not None:
+        cls, deciding, method = derived.water_class, list(derived.deciding), "parameters"
+    elif class_months:
+        cls, deciding, method = median_class(class_months), [], "reported_class"
+    else:
+        cls, deciding, method = None, [], "none"
+    return SectionYear(
+        water_class=cls,
+        method=method,
+        deciding=deciding,
+        months_with_data=len({month for _, month, _, _ in months}),
+        annual_means=means,
+        monthly_means=dict(monthly),
+    )
+
+
 def water_report(conn: psycopg.Connection, year: int) -> WaterReport:
-    """Annual class of every surface-water section, the class distribution, the Class I–III
-    share against the 2027 target and the basin grades."""
-    return cached(conn, "water", year, WaterReport, lambda: compute_water_report(conn, year))
-
-
-def compute_water_report(conn: psycopg.Connection, year: int) -> WaterReport:
-    """The water report of ``year`` computed from the rollups, without the cache."""
-    item_months: dict[str, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
-    class_months: dict[str, list[float]] = defaultdict(list)
-    months_seen: dict[str, set[date]] = defaultdict(set)
-    for item in water_item_months(conn, date(year, 1, 1), date(year, 12, 31)):
-        months_seen[item.station_id].update(item.months)
-        if item.parameter == "water_class":
-            class_months[item.station_id].extend(item.worst)
-        else:
-            item_months[item.station_id][item.parameter].extend(item.means)
-
+    """Annual class of every surface-water section (kept by the aggregation stage), the
+    class distribution, the Class I–III share against the 2027 target and the basin grades."""
+    as_of = aggregation_as_of(conn)
+    years = {row.station_id: row for row in water_years(conn, year)}
     sections = []
     for row in water_sections(conn):
-        body: Waterbody = "lake" if row.waterbody == "lake" else "river"
-        means = {p: statistics.fmean(v) for p, v in item_months[row.station_id].items()}
-        derived = water_class(means, body) if means else None
-        method: Literal["parameters", "reported_class", "none"]
-        if derived is not None:
-            cls, deciding, method = derived.water_class, list(derived.deciding), "parameters"
-        elif class_months[row.station_id]:
-            cls, deciding, method = median_class(class_months[row.station_id]), [], "reported_class"
-        else:
-            cls, deciding, method = None, [], "none"
+        found = years.get(row.station_id)
+        cls = found.water_class if found else None
         sections.append(
             WaterSection(
                 station_id=row.station_id,
@@ -78,10 +107,12 @@ def compute_water_report(conn: psycopg.Connection, year: int) -> WaterReport:
                 waterbody=row.waterbody,
                 water_class=cls,
                 class_name=CLASS_NAMES[cls] if cls else None,
-                deciding_parameters=deciding,
-                method=method,
-                months_with_data=len(months_seen[row.station_id]),
-                annual_means={p: round(v, 6) for p, v in sorted(means.items())},
+                deciding_parameters=found.deciding if found else [],
+                method=found.method if found else "none",  # type: ignore[arg-type]
+                months_with_data=found.months_with_data if found else 0,
+                annual_means={p: round(v, 6) for p, v in sorted(found.annual_means.items())}
+                if found
+                else {},
             )
         )
 
@@ -90,6 +121,7 @@ def compute_water_report(conn: psycopg.Connection, year: int) -> WaterReport:
     target = SURFACE_WATER_2027.value
     return WaterReport(
         year=year,
+        as_of=as_of,
         standard="GB 3838-2002",
         sections_assessed=len(classes),
         distribution={CLASS_NAMES[c]: classes.count(c) for c in range(1, 7)},

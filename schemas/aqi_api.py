@@ -111,6 +111,10 @@ class AqiSubject(BaseModel):
 class AqiLatest(BaseModel):
     subject: AqiSubject
     period: AqiPeriod
+    as_of: datetime = Field(
+        description="every reading committed before this instant is reflected (the "
+        "aggregation stage's progress)"
+    )
     latest: Aqi = Field(description="the latest hour (or day) with valid data")
 
 
@@ -119,4 +123,8 @@ class AqiHistory(BaseModel):
     period: AqiPeriod
     start: datetime = Field(description="start of the first hour or day asked for")
     end: datetime = Field(description="end (exclusive) of the last hour or day asked for")
+    as_of: datetime = Field(
+        description="every reading committed before this instant is reflected (the "
+        "aggregation stage's progress)"
+    )
     items: list[Aqi] = Field(description="hours or days with valid data, oldest first")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 from typing import Literal
 
 from pydantic import BaseModel, Field
@@ -46,6 +46,10 @@ class AirAnnual(BaseModel):
 
 class AirReport(BaseModel):
     year: int
+    as_of: datetime = Field(
+        description="every reading committed before this instant is reflected (the "
+        "aggregation stage's progress)"
+    )
     period_start: date
     period_end: date
     parameter: str
@@ -92,6 +96,10 @@ class BasinGrade(BaseModel):
 
 class WaterReport(BaseModel):
     year: int
+    as_of: datetime = Field(
+        description="every reading committed before this instant is reflected (the "
+        "aggregation stage's progress)"
+    )
     standard: str
     sections_assessed: int
     distribution: dict[str, int] = Field(description="sections per class I..V, worse than V")

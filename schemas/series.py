@@ -127,4 +127,8 @@ class AggregateSeries(BaseModel):
     period: Period
     timezone: str = Field(description="IANA timezone of the local days, e.g. Asia/Shanghai")
     rule: str = Field(description="how each value and its validity are computed")
+    as_of: datetime = Field(
+        description="every reading committed before this instant is reflected (the "
+        "aggregation stage's progress)"
+    )
     items: list[AggregateValue] = Field(description="periods with data, oldest first")

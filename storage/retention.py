@@ -1,6 +1,7 @@
 """Dropping old raw data whole chunks at a time (TimescaleDB ``drop_chunks``, any licence).
 
-The daily rollups, which the reports read, are a plain table and are never dropped here."""
+The derived levels, which the reports read, are plain tables and are never dropped here; a
+later registry change of a station recomputes only the days whose readings are still kept."""
 
 from __future__ import annotations
 

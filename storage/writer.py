@@ -1,5 +1,6 @@
-"""The batch writer: one transaction stores a batch of readings and dead letters and
-refreshes the hourly, daily and latest rows the new readings touch."""
+"""The batch writer, the commit path: one transaction stores a batch of readings (exactly
+once, first value wins) and dead letters, runs the caller's alert evaluation, and queues the
+station-days the new readings touched for the aggregation stage (ingest.aggregation)."""
 
 from __future__ import annotations
 
@@ -7,26 +8,19 @@ import hashlib
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import psycopg
 from psycopg_pool import PoolTimeout
 
 from schemas.payloads import Reason, Rejection
-from standards.validity import HOURLY_MIN_MINUTES
 from storage.text import storable_text
 
 log = logging.getLogger(__name__)
 
 # (station_id, parameter, ts, value, received_at)
 ReadingRow = tuple[str, str, datetime, float, datetime]
-
-# The hourly validity rule's parameters of every rollup statement: an hour is valid with at
-# least HOURLY_MIN_MINUTES of data (standards.validity), each reading standing for its
-# station's reading interval, or for ``coverage_s`` when that is longer (a backfilled hourly
-# value covers the whole hour).
-_HOURLY_MIN_S = HOURLY_MIN_MINUTES * 60
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,152 +75,79 @@ CREATE TEMP TABLE IF NOT EXISTS new_readings (
 # copy after a newer one, so "last wins" could silently undo a value; corrections go through
 # an explicit path, never through re-publishing.
 _INSERT_NEW = """
-WITH inserted AS (
-    INSERT INTO readings (station_id, parameter, ts, value, received_at)
-    SELECT DISTINCT ON (station_id, parameter, ts) station_id, parameter, ts, value, received_at
-    FROM staging_readings
-    ORDER BY station_id, parameter, ts, seq
-    ON CONFLICT (station_id, parameter, ts) DO NOTHING
-    RETURNING station_id, parameter, ts, value, received_at
-)
-INSERT INTO new_readings SELECT * FROM inserted
+INSERT INTO readings (station_id, parameter, ts, value, received_at)
+SELECT DISTINCT ON (station_id, parameter, ts) station_id, parameter, ts, value, received_at
+FROM staging_readings
+ORDER BY station_id, parameter, ts, seq
+ON CONFLICT (station_id, parameter, ts) DO NOTHING
+RETURNING station_id, parameter, ts, value, received_at
 """
 
 # Bulk loads (airwater import) of mostly new readings: ON CONFLICT's speculative insertion
-# costs a hypertable ~40 % of an insert. These statements leave out rows that exist already
-# (an anti-join on the unique key, with constant time bounds for chunk exclusion) and insert
+# costs a hypertable ~40 % of an insert. This statement leaves out rows that exist already
+# (an anti-join on the unique key, with constant time bounds for chunk exclusion) and inserts
 # the rest plainly. A concurrent writer of the same key between the two makes the insert fail
 # on the unique index, and the caller writes the batch again through the ON CONFLICT path:
 # never a duplicate either way.
 _INSERT_NEW_BULK = """
-WITH inserted AS (
-    INSERT INTO readings (station_id, parameter, ts, value, received_at)
-    SELECT DISTINCT ON (s.station_id, s.parameter, s.ts)
-           s.station_id, s.parameter, s.ts, s.value, s.received_at
-    FROM staging_readings s
-    WHERE NOT EXISTS (
-        SELECT 1 FROM readings r
-        WHERE r.station_id = s.station_id AND r.parameter = s.parameter AND r.ts = s.ts
-          AND r.ts >= %(first)s AND r.ts <= %(last)s)
-    ORDER BY s.station_id, s.parameter, s.ts, s.seq
-    RETURNING station_id, parameter, ts, value, received_at
-)
-INSERT INTO new_readings SELECT * FROM inserted
+INSERT INTO readings (station_id, parameter, ts, value, received_at)
+SELECT DISTINCT ON (s.station_id, s.parameter, s.ts)
+       s.station_id, s.parameter, s.ts, s.value, s.received_at
+FROM staging_readings s
+WHERE NOT EXISTS (
+    SELECT 1 FROM readings r
+    WHERE r.station_id = s.station_id AND r.parameter = s.parameter AND r.ts = s.ts
+      AND r.ts >= %(first)s AND r.ts <= %(last)s)
+ORDER BY s.station_id, s.parameter, s.ts, s.seq
+RETURNING station_id, parameter, ts, value, received_at
 """
 
-# Hours that exist already are merged (UPDATE), the others inserted plainly.
-_REFRESH_HOURLY_BULK = """
-WITH agg AS (
-    SELECT n.station_id, n.parameter, time_bucket('1 hour', n.ts) AS bucket,
-           avg(n.value) AS mean, min(n.value) AS min, max(n.value) AS max, count(*) AS count,
-           greatest(s.reading_interval_s, %(coverage_s)s) AS reading_interval_s
-    FROM new_readings n JOIN stations s ON s.station_id = n.station_id
-    GROUP BY n.station_id, n.parameter, time_bucket('1 hour', n.ts), s.reading_interval_s
-), merged AS (
-    UPDATE readings_hourly h SET
-        mean = (h.mean * h.count + a.mean * a.count) / (h.count + a.count),
-        min = least(h.min, a.min),
-        max = greatest(h.max, a.max),
-        count = h.count + a.count,
-        valid = (h.count + a.count) * a.reading_interval_s >= %(hourly_min_s)s
-    FROM agg a
-    WHERE h.station_id = a.station_id AND h.parameter = a.parameter AND h.bucket = a.bucket
-      AND h.bucket >= %(first_hour)s AND h.bucket <= %(last)s
-    RETURNING h.station_id, h.parameter, h.bucket
-)
-INSERT INTO readings_hourly (station_id, parameter, bucket, mean, min, max, count, valid)
-SELECT a.station_id, a.parameter, a.bucket, a.mean, a.min, a.max, a.count,
-       a.count * a.reading_interval_s >= %(hourly_min_s)s
-FROM agg a
-WHERE NOT EXISTS (SELECT 1 FROM merged m WHERE m.station_id = a.station_id
-                  AND m.parameter = a.parameter AND m.bucket = a.bucket)
-"""
+# What the new rows changed, for the aggregation stage: each station-parameter's local days
+# (the day of the hour a reading falls in, as the stage groups them).
+_QUEUE_CHANGES = """
+queued AS (
+    INSERT INTO aggregation_queue (station_id, parameter, day)
+    SELECT DISTINCT i.station_id, i.parameter,
+           (time_bucket('1 hour', i.ts) AT TIME ZONE s.timezone)::date
+    FROM inserted i JOIN stations s ON s.station_id = i.station_id
+)"""
 
-# Hour valid with >= 45 minutes of data (GB 3095-2026 Table 4): readings x interval >= 2700 s
-# (both from the parameters, see _HOURLY_MIN_S).
-# new_readings holds only rows that were not stored before, so the hour is updated
-# incrementally instead of being re-read from the hypertable.
-_REFRESH_HOURLY = """
-INSERT INTO readings_hourly AS h (station_id, parameter, bucket, mean, min, max, count, valid)
-SELECT n.station_id, n.parameter, time_bucket('1 hour', n.ts), avg(n.value), min(n.value),
-       max(n.value), count(*),
-       count(*) * greatest(s.reading_interval_s, %(coverage_s)s) >= %(hourly_min_s)s
-FROM new_readings n JOIN stations s ON s.station_id = n.station_id
-GROUP BY n.station_id, n.parameter, time_bucket('1 hour', n.ts), s.reading_interval_s
-ON CONFLICT (station_id, parameter, bucket) DO UPDATE SET
-    mean = (h.mean * h.count + excluded.mean * excluded.count) / (h.count + excluded.count),
-    min = least(h.min, excluded.min),
-    max = greatest(h.max, excluded.max),
-    count = h.count + excluded.count,
-    valid = (h.count + excluded.count) * (SELECT greatest(reading_interval_s, %(coverage_s)s)
-                                          FROM stations s WHERE s.station_id = h.station_id)
-            >= %(hourly_min_s)s
-"""
+# The alert evaluation reads the batch's new rows from new_readings.
+_KEEP_NEW = """
+kept AS (INSERT INTO new_readings SELECT * FROM inserted)"""
 
-# Concurrent writers (workers sharing the subscription, import jobs) may add different hours
-# of one day at once. The daily row is recomputed from the hourly rows, so it must see every
-# other writer's hours: each transaction first takes the locks of the (station, parameter,
-# local day) keys it touches, in one sorted order (no deadlock); the daily statement that
-# follows takes a fresh snapshot (READ COMMITTED) that includes what the lock's previous
-# holder committed. The keys are hashed into DAY_LOCK_SLOTS locks, so a batch of 100,000
-# water samples (each its own day) holds at most that many (PostgreSQL's lock table is
-# shared and small); writers of different days rarely share a slot, and a shared slot only
-# makes them recompute one after the other.
-DAY_LOCK_SLOTS = 256  # lock ids 1096220672 (0x41570000) + slot
-_LOCK_DAYS = f"""
-WITH days AS (
-    SELECT DISTINCT n.station_id, n.parameter, st.timezone,
-           (n.ts AT TIME ZONE st.timezone)::date AS day
-    FROM new_readings n JOIN stations st ON st.station_id = n.station_id
-), slots AS (
-    SELECT DISTINCT abs(hashtextextended(
-        station_id || '/' || parameter || '/' || day, 7) % {DAY_LOCK_SLOTS}) AS slot
-    FROM days
-    ORDER BY slot
-)
--- also the first and last instant of those local days: the daily statement reads the hourly
--- rows of exactly those days (bounds as constants, for chunk exclusion)
-SELECT (SELECT count(pg_advisory_xact_lock(1096220672 + slot)) FROM slots),
-       min(day::timestamp AT TIME ZONE timezone),
-       max((day + 1)::timestamp AT TIME ZONE timezone)
-FROM days
-"""
+# Readings loaded as hourly values each stand for a whole hour (coverage_s) when the hour's
+# validity is judged, for stations whose live interval is shorter.
+_KEEP_COVERAGE = """
+covered AS (
+    INSERT INTO hourly_coverage AS c (station_id, parameter, bucket, coverage_s)
+    SELECT DISTINCT i.station_id, i.parameter, time_bucket('1 hour', i.ts), %(coverage_s)s
+    FROM inserted i JOIN stations s ON s.station_id = i.station_id
+    WHERE s.reading_interval_s < %(coverage_s)s
+    ON CONFLICT (station_id, parameter, bucket) DO UPDATE
+        SET coverage_s = greatest(c.coverage_s, excluded.coverage_s)
+)"""
 
-# Daily = the station's local calendar day; mean of the valid hourly means (HJ 663).
-_REFRESH_DAILY = """
-INSERT INTO readings_daily AS d
-    (station_id, parameter, day, mean, min, max, valid_hours, hours, valid)
-SELECT hr.station_id, hr.parameter, (hr.bucket AT TIME ZONE s.timezone)::date,
-       avg(hr.mean) FILTER (WHERE hr.valid), min(hr.mean) FILTER (WHERE hr.valid),
-       max(hr.mean) FILTER (WHERE hr.valid),
-       count(*) FILTER (WHERE hr.valid), count(*),
-       count(*) FILTER (WHERE hr.valid) >= p.daily_min_hours
-FROM readings_hourly hr
-JOIN stations s ON s.station_id = hr.station_id
-JOIN parameters p ON p.parameter = hr.parameter
-WHERE hr.bucket >= %(lo)s AND hr.bucket < %(hi)s
-  AND (hr.station_id, hr.parameter) IN (SELECT station_id, parameter FROM new_readings)
-GROUP BY hr.station_id, hr.parameter, (hr.bucket AT TIME ZONE s.timezone)::date,
-         p.daily_min_hours
--- only the days the batch touched: the window is exactly their span, so each is complete
-HAVING (hr.station_id, hr.parameter, (hr.bucket AT TIME ZONE s.timezone)::date) IN (
-    SELECT n.station_id, n.parameter, (n.ts AT TIME ZONE st.timezone)::date
-    FROM new_readings n JOIN stations st ON st.station_id = n.station_id)
-ON CONFLICT (station_id, parameter, day) DO UPDATE SET
-    mean = excluded.mean, min = excluded.min, max = excluded.max,
-    valid_hours = excluded.valid_hours, hours = excluded.hours, valid = excluded.valid
-"""
 
-# A late reading never replaces a newer "latest".
-_REFRESH_LATEST = """
-INSERT INTO latest_readings AS l (station_id, parameter, ts, value, received_at)
-SELECT DISTINCT ON (station_id, parameter) station_id, parameter, ts, value, received_at
-FROM new_readings
-ORDER BY station_id, parameter, ts DESC
-ON CONFLICT (station_id, parameter) DO UPDATE SET
-    ts = excluded.ts, value = excluded.value, received_at = excluded.received_at
-WHERE l.ts < excluded.ts
-"""
+# One statement per need: insert the new rows, queue their station-days, and keep what the
+# caller needs (new_readings for the alert evaluation, the coverage of hourly values); it
+# returns the number of rows inserted. Keyed by (bulk, keep new rows, keep coverage).
+_PLAIN = f"WITH inserted AS ({_INSERT_NEW}),{_QUEUE_CHANGES}"
+_BULK = f"WITH inserted AS ({_INSERT_NEW_BULK}),{_QUEUE_CHANGES}"
+_KEEP = f",{_KEEP_NEW}"
+_COVER = f",{_KEEP_COVERAGE}"
+_COUNT = "\nSELECT count(*) FROM inserted"
+_INSERT_STATEMENTS = {
+    (False, False, False): f"{_PLAIN}{_COUNT}",
+    (False, False, True): f"{_PLAIN}{_COVER}{_COUNT}",
+    (False, True, False): f"{_PLAIN}{_KEEP}{_COUNT}",
+    (False, True, True): f"{_PLAIN}{_KEEP}{_COVER}{_COUNT}",
+    (True, False, False): f"{_BULK}{_COUNT}",
+    (True, False, True): f"{_BULK}{_COVER}{_COUNT}",
+    (True, True, False): f"{_BULK}{_KEEP}{_COUNT}",
+    (True, True, True): f"{_BULK}{_KEEP}{_COVER}{_COUNT}",
+}
+
 
 _INSERT_DEAD_LETTER = """
 INSERT INTO dead_letters
@@ -263,8 +184,9 @@ def write_batch(
 ) -> WriteResult:
     """Store one batch atomically; a repeated (station, parameter, ts) is a duplicate, not
     an error. ``after_write`` runs in the same transaction once the new rows are in
-    ``new_readings`` and the rollups are fresh (alert evaluation). The caller acknowledges the
-    batch's messages only after this returns.
+    ``new_readings`` (alert evaluation). The station-days of the new rows are queued for the
+    aggregation stage in the same transaction. The caller acknowledges the batch's messages
+    only after this returns.
 
     ``bulk``: for loads of mostly new readings (imports); faster for a batch within
     BULK_MAX_SPAN, and the same result. If a concurrent writer stores one of the batch's keys
@@ -272,7 +194,7 @@ def write_batch(
     holds a transaction).
 
     ``coverage_s``: the least time (s) each reading stands for when its hour's validity is
-    judged; 0 = the station's reading interval (live data)."""
+    judged (kept in hourly_coverage); 0 = the station's reading interval (live data)."""
     if bulk and readings and _span(readings) <= BULK_MAX_SPAN:
         try:
             with conn.transaction():
@@ -321,27 +243,14 @@ def _write(
                 for seq, row in enumerate(readings):
                     copy.write_row((*row, seq))
             timestamps = [row[2] for row in readings]
-            first, last = min(timestamps), max(timestamps)
-            if bulk:
-                cur.execute(_INSERT_NEW_BULK, {"first": first, "last": last})
-            else:
-                cur.execute(_INSERT_NEW)
-            inserted = cur.rowcount
-            if inserted:
-                validity = {"hourly_min_s": _HOURLY_MIN_S, "coverage_s": coverage_s}
-                if bulk:
-                    first_hour = first.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
-                    cur.execute(
-                        _REFRESH_HOURLY_BULK, {"first_hour": first_hour, "last": last, **validity}
-                    )
-                else:
-                    cur.execute(_REFRESH_HOURLY, validity)
-                locked = cur.execute(_LOCK_DAYS).fetchone()
-                assert locked is not None
-                cur.execute(_REFRESH_DAILY, {"lo": locked[1], "hi": locked[2]})
-                cur.execute(_REFRESH_LATEST)
-                if after_write is not None:
-                    after_write(cur)
+            statement = _INSERT_STATEMENTS[bulk, after_write is not None, coverage_s > 0]
+            counted = cur.execute(
+                statement,
+                {"first": min(timestamps), "last": max(timestamps), "coverage_s": coverage_s},
+            ).fetchone()
+            inserted = int(counted[0]) if counted else 0
+            if inserted and after_write is not None:
+                after_write(cur)
         if dead_letters:
             cur.executemany(
                 _INSERT_DEAD_LETTER,
@@ -525,8 +434,7 @@ def _describe(exc: BaseException) -> str:
 
 
 # --- bulk loads ----------------------------------------------------------------------------
-# The daily refresh tests each touched day against new_readings; with the default work_mem a
-# bulk batch's set does not fit in a hash and the test turns quadratic (minutes per batch).
+# The bulk anti-join and the queue's DISTINCT hash a whole batch: give them the memory.
 # JIT only adds compile time here.
 _BULK_SESSION = "SET LOCAL work_mem = '128MB'; SET LOCAL jit = off"
 

@@ -82,9 +82,14 @@ TEST_STATIONS = [
 ]
 TABLES = (
     "readings",
-    "readings_hourly",
+    "hourly_coverage",
     "readings_daily",
     "latest_readings",
+    "aggregation_queue",
+    "city_daily",
+    "station_yearly",
+    "city_yearly",
+    "water_yearly",
     "dead_letters",
     "stations",
     "api_keys",

@@ -180,8 +180,9 @@ def _iso(ts: datetime) -> str:
 
 
 # --- timestamps at the edges --------------------------------------------------------------
-# schemas/migrations/0001_core.sql: `readings` in 7-day chunks, `readings_hourly` in 30-day
-# chunks; TimescaleDB counts a timestamptz chunk from the Unix epoch.
+# schemas/migrations/0001_core.sql: `readings` in 7-day chunks (and, until 0008 made the hours
+# a view, `readings_hourly` in 30-day chunks: those edges stay in the corpus, they cost
+# nothing); TimescaleDB counts a timestamptz chunk from the Unix epoch.
 READINGS_CHUNK = timedelta(days=7)
 HOURLY_CHUNK = timedelta(days=30)
 UNIX_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -999,7 +1000,7 @@ def settle(database_url: str, publisher: Publisher, stall_s: float = 60) -> None
             raise AssertionError(f"nothing stored for {stall_s} s and the marker not seen")
     wait_until_stable(lambda: sum(progress()), quiet_s=1.0, what="readings and dead letters")
     with psycopg.connect(database_url) as conn:
-        for table in ("readings", "readings_hourly", "readings_daily", "latest_readings"):
+        for table in ("readings", "readings_daily", "latest_readings", "aggregation_queue"):
             conn.execute(f"DELETE FROM {table} WHERE station_id = %s", (PROBE_STATION,))
 
 
@@ -1034,7 +1035,7 @@ _CHUNKS = """
 SELECT d.hypertable_name, d.time_interval, c.range_start, c.range_end
 FROM timescaledb_information.dimensions d
 LEFT JOIN timescaledb_information.chunks c USING (hypertable_schema, hypertable_name)
-WHERE d.hypertable_name IN ('readings', 'readings_hourly')
+WHERE d.hypertable_name = 'readings'
 """
 
 
@@ -1143,7 +1144,7 @@ def account(database_url: str, corpus: Corpus, refused_by_broker: dict[int, int]
 
     # the corpus's chunk edges are the database's
     intervals = {name: interval for name, interval, _, _ in chunks}
-    for name, interval in (("readings", READINGS_CHUNK), ("readings_hourly", HOURLY_CHUNK)):
+    for name, interval in (("readings", READINGS_CHUNK),):
         if intervals.get(name) != interval:
             problems.append(
                 f"{name} chunks are {intervals.get(name)}, the corpus assumes {interval}"

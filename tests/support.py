@@ -192,17 +192,29 @@ def wait_until_consuming(
             if time.monotonic() > deadline:
                 raise AssertionError("the ingest worker never consumed a probe") from None
     with psycopg.connect(database_url) as conn:
-        for table in ("readings", "readings_hourly", "readings_daily", "latest_readings"):
+        for table in ("readings", "readings_daily", "latest_readings", "aggregation_queue"):
             conn.execute(f"DELETE FROM {table} WHERE station_id = %s", (PROBE_STATION,))
 
 
-# Rollups recomputed from `readings` with SQL written independently of storage/writer.py.
+def settle(database_url: str) -> int:
+    """Run the aggregation stage until everything committed so far is reflected in the
+    derived levels (what `airwater aggregate` does continuously); returns queue rows."""
+    from ingest.aggregation import settle as settle_on
+
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        return settle_on(conn)
+
+
+# Derived levels recomputed from `readings` with SQL written independently of
+# storage/aggregation.py (hours: the readings_hourly view of 0008 is checked too).
 _HOURLY_FROM_READINGS = """
 SELECT r.station_id, r.parameter, date_trunc('hour', r.ts AT TIME ZONE 'UTC') AS hour,
        round(avg(r.value)::numeric, 6), round(min(r.value)::numeric, 6),
        round(max(r.value)::numeric, 6), count(*),
-       count(*) * s.reading_interval_s >= 45 * 60
+       count(*) * greatest(s.reading_interval_s, coalesce(max(c.coverage_s), 0)) >= 45 * 60
 FROM readings r JOIN stations s USING (station_id)
+LEFT JOIN hourly_coverage c ON c.station_id = r.station_id AND c.parameter = r.parameter
+                           AND c.bucket = date_trunc('hour', r.ts)
 WHERE r.flag = 'valid'
 GROUP BY 1, 2, 3, s.reading_interval_s
 """
@@ -211,35 +223,92 @@ SELECT station_id, parameter, bucket AT TIME ZONE 'UTC', round(mean::numeric, 6)
        round(min::numeric, 6), round(max::numeric, 6), count, valid
 FROM readings_hourly
 """
-_DAILY_FROM_READINGS = """
+_DAILY = """
 WITH hourly AS (
     SELECT r.station_id, r.parameter, s.timezone, date_trunc('hour', r.ts) AS hour,
-           avg(r.value) AS mean, count(*) * s.reading_interval_s >= 45 * 60 AS valid
+           avg(r.value) AS mean,
+           count(*) * greatest(s.reading_interval_s, coalesce(max(c.coverage_s), 0))
+               >= 45 * 60 AS valid
     FROM readings r JOIN stations s USING (station_id)
+    LEFT JOIN hourly_coverage c ON c.station_id = r.station_id AND c.parameter = r.parameter
+                               AND c.bucket = date_trunc('hour', r.ts)
     WHERE r.flag = 'valid'
     GROUP BY 1, 2, 3, 4, s.reading_interval_s
 )
 SELECT h.station_id, h.parameter, (h.hour AT TIME ZONE h.timezone)::date AS day,
-       round((avg(h.mean) FILTER (WHERE h.valid))::numeric, 6),
-       count(*) FILTER (WHERE h.valid), count(*),
+       avg(h.mean) FILTER (WHERE h.valid) AS mean,
+       count(*) FILTER (WHERE h.valid) AS valid_hours, count(*) AS hours,
        count(*) FILTER (WHERE h.valid) >= CASE WHEN h.parameter IN
-           ('pm25', 'pm10', 'so2', 'no2', 'co', 'o3') THEN 20 ELSE 1 END
+           ('pm25', 'pm10', 'so2', 'no2', 'co', 'o3') THEN 20 ELSE 1 END AS valid
 FROM hourly h
 GROUP BY 1, 2, 3
+"""
+_DAILY_FROM_READINGS = f"""
+SELECT station_id, parameter, day, round(mean::numeric, 6), valid_hours, hours, valid
+FROM ({_DAILY}) d
 """
 _DAILY_STORED = """
 SELECT station_id, parameter, day, round(mean::numeric, 6), valid_hours, hours, valid
 FROM readings_daily
 """
+_CITY_DAILY = f"""
+SELECT s.city_code, d.parameter, d.day, avg(d.mean) AS mean, count(*) AS stations
+FROM ({_DAILY}) d JOIN stations s USING (station_id)
+WHERE d.valid AND s.kind = 'air' AND s.city_code IS NOT NULL
+GROUP BY 1, 2, 3
+"""
+_CITY_DAILY_FROM_READINGS = f"""
+SELECT city_code, parameter, day, round(mean::numeric, 6), stations FROM ({_CITY_DAILY}) c
+"""
+_CITY_DAILY_STORED = """
+SELECT city_code, parameter, day, round(mean::numeric, 6), stations FROM city_daily
+"""
+_STATION_YEARLY_FROM_READINGS = f"""
+SELECT d.station_id, d.parameter, extract(year FROM d.day)::int,
+       round(avg(d.mean)::numeric, 6), count(*),
+       array_agg(extract(month FROM d.day)::int ORDER BY d.day)
+FROM ({_DAILY}) d JOIN stations s USING (station_id)
+WHERE d.valid AND s.kind = 'air'
+GROUP BY 1, 2, 3
+"""
+# valid_days_by_month as the months of the valid days, to compare with the array above
+_STATION_YEARLY_STORED = """
+SELECT station_id, parameter, year, round(mean::numeric, 6), valid_days,
+       (SELECT array_agg(m ORDER BY m) FROM generate_subscripts(valid_days_by_month, 1) m,
+               generate_series(1, valid_days_by_month[m]))
+FROM station_yearly
+"""
+_CITY_YEARLY_FROM_READINGS = f"""
+SELECT city_code, parameter, extract(year FROM day)::int, round(avg(mean)::numeric, 6),
+       count(*), max(stations)
+FROM ({_CITY_DAILY}) c
+GROUP BY 1, 2, 3
+"""
+_CITY_YEARLY_STORED = """
+SELECT city_code, parameter, year, round(mean::numeric, 6), valid_days, stations
+FROM city_yearly
+"""
+_LATEST_FROM_READINGS = """
+SELECT DISTINCT ON (station_id, parameter) station_id, parameter, ts, value
+FROM readings ORDER BY station_id, parameter, ts DESC
+"""
+_LATEST_STORED = "SELECT station_id, parameter, ts, value FROM latest_readings"
 
 
-def assert_rollups_match_readings(database_url: str) -> int:
-    """Hourly and daily rollups equal a recomputation from `readings`; returns hourly rows."""
+def assert_rollups_match_readings(database_url: str, settled: bool = True) -> int:
+    """Every derived level equals a recomputation from `readings` (after the aggregation
+    stage has reflected everything, unless ``settled`` is False); returns the hours."""
+    if settled:
+        settle(database_url)
     with psycopg.connect(database_url) as conn:
         conn.execute("SET TIME ZONE 'UTC'")
-        for recomputed, kept in (
-            (_HOURLY_FROM_READINGS, _HOURLY_STORED),
-            (_DAILY_FROM_READINGS, _DAILY_STORED),
+        for name, recomputed, kept in (
+            ("hourly", _HOURLY_FROM_READINGS, _HOURLY_STORED),
+            ("station-day", _DAILY_FROM_READINGS, _DAILY_STORED),
+            ("city-day", _CITY_DAILY_FROM_READINGS, _CITY_DAILY_STORED),
+            ("station-year", _STATION_YEARLY_FROM_READINGS, _STATION_YEARLY_STORED),
+            ("city-year", _CITY_YEARLY_FROM_READINGS, _CITY_YEARLY_STORED),
+            ("latest", _LATEST_FROM_READINGS, _LATEST_STORED),
         ):
             missing = conn.execute(
                 f"SELECT * FROM ({recomputed}) a EXCEPT SELECT * FROM ({kept}) b"
@@ -248,7 +317,7 @@ def assert_rollups_match_readings(database_url: str) -> int:
                 f"SELECT * FROM ({kept}) a EXCEPT SELECT * FROM ({recomputed}) b"
             ).fetchall()
             assert not missing and not extra, (
-                f"rollups differ from readings: missing {missing[:5]}, extra {extra[:5]}"
+                f"{name} level differs from readings: missing {missing[:5]}, extra {extra[:5]}"
             )
         hourly = conn.execute("SELECT count(*) FROM readings_hourly").fetchone()
     assert hourly is not None

@@ -14,6 +14,7 @@ import pytest
 from schemas.stations import Station
 from storage.stations import upsert_stations
 from storage.writer import prepare_connection, write_batch
+from tests.support import settle
 
 RECEIVED = datetime(2026, 11, 28, tzinfo=UTC)
 BEIJING = ZoneInfo("Asia/Shanghai")
@@ -23,12 +24,17 @@ A001, A002 = "110000-A001", "110000-A002"
 Reading = tuple[str, str, datetime, float]
 
 
-def store(database_url: str, readings: list[Reading]) -> None:
+def store(database_url: str, readings: list[Reading], settled: bool = True) -> None:
+    """Write the readings and (unless ``settled`` is False) run the aggregation stage, so
+    that the daily, monthly and annual values reflect them; hourly values are a view over
+    the readings, current without the stage."""
     rows = [(*reading, RECEIVED) for reading in readings]
     with psycopg.connect(database_url) as conn:
         prepare_connection(conn)
         for i in range(0, len(rows), 20_000):
             write_batch(conn, rows[i : i + 20_000])
+    if settled:
+        settle(database_url)
 
 
 def day_of_hours(station: str, day: date, hours: int, base: float, tz=BEIJING) -> list[Reading]:
@@ -65,6 +71,7 @@ def test_daily_value_needs_20_valid_hours(admin, database_url):
     nineteen = station_series(admin, A001, period="daily", start="2026-03-01", end="2026-03-01")
     twenty = station_series(admin, A002, period="daily", start="2026-03-01", end="2026-03-01")
     assert nineteen["unit"] == "ug/m3" and nineteen["timezone"] == "Asia/Shanghai"
+    assert datetime.fromisoformat(nineteen["as_of"]).tzinfo is not None
     [short] = nineteen["items"]
     [full] = twenty["items"]
     assert short["period_start"] == full["period_start"] == "2026-03-01T00:00:00+08:00"
@@ -254,7 +261,7 @@ def test_city_hourly_value_is_the_mean_of_its_stations_valid_hourly_means(admin,
     # 110000-A003 reports every 5 minutes: 8 readings = 40 min (invalid), 9 = 45 min (valid)
     readings += [("110000-A003", "pm25", h0 + timedelta(minutes=5 * i), 100.0) for i in range(8)]
     readings += [("110000-A003", "pm25", h1 + timedelta(minutes=5 * i), 30.0) for i in range(9)]
-    store(database_url, readings)
+    store(database_url, readings, settled=False)  # hours: no aggregation stage needed
     params = {"period": "hourly", "start": "2026-03-01T10:00:00+08:00"}
     got = series(
         admin,
@@ -322,7 +329,7 @@ def test_hourly_minutes_are_capped_at_the_hour_and_dates_are_local_days(admin, d
         (A001, "pm25", datetime(2026, 3, 1, 15, tzinfo=UTC), 3.0),
         (A001, "pm25", datetime(2026, 3, 1, 16, tzinfo=UTC), 4.0),
     ]
-    store(database_url, readings)
+    store(database_url, readings, settled=False)  # hours: no aggregation stage needed
     dates = {"period": "hourly", "start": "2026-03-01", "end": "2026-03-01"}
     [capped] = station_series(admin, "110000-A003", **dates)["items"]
     assert capped["coverage"]["observed"] == 60 and capped["coverage"]["percent_complete"] == 100

@@ -15,6 +15,7 @@ import pytest
 from schemas.stations import Station
 from storage.stations import upsert_stations
 from storage.writer import prepare_connection, write_batch
+from tests.support import settle
 
 BEIJING = ZoneInfo("Asia/Shanghai")
 URUMQI = ZoneInfo("Asia/Urumqi")
@@ -151,11 +152,13 @@ def test_daily_pm_means_judged_by_2012_then_2026_breakpoints(admin, database_url
         [date(2026, 2, 28), date(2026, 3, 1)],
         {"pm25": 75.0, "pm10": 150.0},
     )
+    settle(database_url)  # daily means come from the aggregation stage
     response = admin.get(
         "/v1/stations/110000-A001/aqi",
         params={"period": "daily", "start": "2026-02-28", "end": "2026-03-01"},
     )
     assert response.status_code == 200, response.text
+    assert datetime.fromisoformat(response.json()["as_of"]).tzinfo is not None
     old, new = response.json()["items"]
     assert (old["day"], old["version"]) == ("2026-02-28", "HJ 633-2012")
     assert old["start"] == "2026-02-28T00:00:00+08:00"
@@ -204,6 +207,7 @@ def test_daily_o3_max_8h_uses_windows_inside_the_day_with_6_valid_hours(admin, d
         datetime(2026, 6, 12, tzinfo=BEIJING),
         {"o3": [50.0] * 8 + [400.0] + [None] * 5 + [50.0] * 10},
     )
+    settle(database_url)
     response = admin.get(
         "/v1/stations/110000-A001/aqi",
         params={"period": "daily", "start": "2026-06-10", "end": "2026-06-12"},
@@ -237,6 +241,7 @@ def test_2012_daily_aqi_includes_the_o3_daily_max_1_hour(admin, database_url):
         datetime(2025, 6, 10, tzinfo=BEIJING),
         {"o3": [50.0] * 20 + [300.0] * 8},
     )
+    settle(database_url)
     response = admin.get(
         "/v1/stations/110000-A001/aqi",
         params={"period": "daily", "start": "2025-06-10", "end": "2025-06-10"},
@@ -333,9 +338,11 @@ def test_latest_daily_is_the_latest_valid_day(admin, database_url):
     write_hours(
         database_url, "110000-A002", datetime(2026, 3, 7, tzinfo=BEIJING), {"pm25": [50.0] * 5}
     )
+    settle(database_url)
     daily = admin.get("/v1/stations/110000-A002/aqi/latest", params={"period": "daily"}).json()
     # 03-07 has 5 valid hours of the 20 a daily mean needs
     assert daily["period"] == "daily"
+    assert datetime.fromisoformat(daily["as_of"]).tzinfo is not None
     assert daily["latest"]["day"] == "2026-03-06"
     assert daily["latest"]["aqi"] == 50  # 35 = breakpoint → 50
     assert daily["latest"]["primary_pollutants"] is None
@@ -424,6 +431,7 @@ def test_city_daily_aqi_is_from_the_mean_of_its_stations_valid_days(admin, datab
                     for i in range(12 * 10)
                 ],
             )
+    settle(database_url)
     history = admin.get(
         "/v1/cities/110000/aqi",
         params={"period": "daily", "start": "2025-06-10", "end": "2026-06-10"},

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import csv
 import io
-from datetime import date
+from datetime import date, datetime
+from typing import Any
 
 import psycopg
 import pytest
@@ -18,6 +19,7 @@ from reports import (
     water_trend_point,
 )
 from storage.writer import prepare_connection
+from tests.support import settle
 from tests.test_compliance import days_of, write_daily_values
 
 
@@ -38,7 +40,27 @@ def two_years(database_url):
         monthly = [date(2025, m, 10) for m in range(1, 13)]
         write_daily_values(conn, "W-YANGTZE-01", monthly, 0.4, "nh3_n")
         write_daily_values(conn, "W-TAIHU-01", monthly, 0.08, "tp")  # Class IV in a lake
+    settle(database_url)
     return database_url
+
+
+def as_of(report: dict[str, Any]) -> datetime:
+    """The report's ``as_of``: a timestamp with its offset."""
+    value = datetime.fromisoformat(report["as_of"])
+    assert value.tzinfo is not None, report["as_of"]
+    return value
+
+
+def without_as_of(reports: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The reports without ``as_of`` (checked to be a timestamp): a report computed here and
+    one of the API are taken at different instants, and differ in nothing else."""
+    for report in reports:
+        as_of(report)
+    return [{k: v for k, v in report.items() if k != "as_of"} for report in reports]
+
+
+def dumped(*reports: Any) -> list[dict[str, Any]]:
+    return [r.model_dump(mode="json") for r in reports]
 
 
 def csv_rows(text: str) -> tuple[list[str], list[dict[str, str]]]:
@@ -53,7 +75,8 @@ def test_air_json_equals_the_storage_report(reader, two_years):
     with psycopg.connect(two_years) as conn:
         expected = air_report(conn, 2025)
     body = response.json()
-    assert body["reports"] == [expected.model_dump(mode="json")]
+    assert without_as_of(body["reports"]) == without_as_of(dumped(expected))
+    assert as_of(body["reports"][0]) <= expected.as_of  # the API's report came first
     assert body["trend"] == []
     station = next(s for s in body["reports"][0]["stations"] if s["id"] == "110000-A001")
     assert (station["annual_mean"], station["valid_days"], station["meets_grade_ii"]) == (
@@ -66,14 +89,50 @@ def test_air_json_equals_the_storage_report(reader, two_years):
     )
 
 
+def test_as_of_is_before_a_reading_not_yet_reflected_and_moves_on_once_it_is(reader, two_years):
+    """A reading committed but not yet through the aggregation stage is not in the report,
+    whose as_of is then no later than the reading's write; after the stage it is in, and
+    as_of has moved past the write."""
+    year = {"year": 2025}
+    before = reader.get("/v1/compliance/air", params=year).json()["reports"][0]
+    station = next(s for s in before["stations"] if s["id"] == "110000-A002")
+    assert (station["annual_mean"], station["valid_days"]) == (36.0, 200)
+    new_day = days_of(2025)[200]  # the first day A002 has no readings of
+    with psycopg.connect(two_years) as conn:
+        prepare_connection(conn)
+        write_daily_values(conn, "110000-A002", [new_day], 80.0)
+        # committed: a new transaction sees it; its now() is after the write's commit
+        row = conn.execute(
+            "SELECT (SELECT count(*) FROM readings WHERE station_id = '110000-A002'),"
+            " (SELECT min(queued_at) FROM aggregation_queue), now()"
+        ).fetchone()
+    assert row is not None
+    stored, queued, committed = row
+    assert stored == 201 * 24 and queued is not None
+
+    pending = reader.get("/v1/compliance/air", params=year).json()["reports"][0]
+    assert without_as_of([pending]) == without_as_of([before])  # not reflected
+    assert as_of(before) <= as_of(pending) <= queued < committed
+
+    settle(two_years)
+    after = reader.get("/v1/compliance/air", params=year).json()["reports"][0]
+    station = next(s for s in after["stations"] if s["id"] == "110000-A002")
+    assert station["valid_days"] == 201
+    assert station["annual_mean"] == pytest.approx((200 * 36.0 + 80.0) / 201, abs=1e-3)
+    assert as_of(after) >= committed > as_of(pending)
+
+
 def test_air_parameter_is_passed_on(reader, two_years):
     with psycopg.connect(two_years) as conn:
         prepare_connection(conn)
         write_daily_values(conn, "110000-A001", days_of(2025), 80.0, "pm10")
+        settle(two_years)
         expected = air_report(conn, 2025, "pm10")
     body = reader.get("/v1/compliance/air", params={"year": 2025, "parameter": "pm10"}).json()
-    assert body["reports"] == [expected.model_dump(mode="json")]
+    assert without_as_of(body["reports"]) == without_as_of(dumped(expected))
     assert body["reports"][0]["parameter"] == "pm10"
+    station = next(s for s in body["reports"][0]["stations"] if s["id"] == "110000-A001")
+    assert (station["annual_mean"], station["valid_days"]) == (80.0, 365)
 
 
 def test_air_year_range_gives_reports_and_trend(reader, two_years):
@@ -81,9 +140,13 @@ def test_air_year_range_gives_reports_and_trend(reader, two_years):
     with psycopg.connect(two_years) as conn:
         reports = [air_report(conn, y) for y in (2025, 2026)]
         trend = [air_trend_point(r) for r in reports]
-    assert body["reports"] == [r.model_dump(mode="json") for r in reports]
+    assert without_as_of(body["reports"]) == without_as_of(dumped(*reports))
     assert body["trend"] == [p.model_dump(mode="json") for p in trend]
     assert [(p["year"], p["annual_limit"]) for p in body["trend"]] == [(2025, 35), (2026, 30)]
+    assert [p["national_annual_mean"] for p in body["trend"]] == [
+        pytest.approx((200 * 34.0 + 165 * 32.0) / 365, abs=1e-3),
+        29.0,
+    ]
 
 
 def test_air_csv_has_the_cli_columns_and_every_level(reader, two_years):
@@ -170,11 +233,13 @@ def test_water_json_equals_the_storage_report_and_range_has_a_trend(reader, two_
         trend = [water_trend_point(water_report(conn, y)) for y in (2024, 2025)]
     single = reader.get("/v1/compliance/water", params={"year": 2025})
     assert single.status_code == 200, single.text
-    assert single.json() == {"reports": [expected.model_dump(mode="json")], "trend": []}
+    assert set(single.json()) == {"reports", "trend"} and single.json()["trend"] == []
+    assert without_as_of(single.json()["reports"]) == without_as_of(dumped(expected))
     sections = {s["station_id"]: s["water_class"] for s in single.json()["reports"][0]["sections"]}
     assert sections == {"W-YANGTZE-01": 2, "W-TAIHU-01": 4}
     ranged = reader.get("/v1/compliance/water", params={"year": 2024, "to": 2025}).json()
     assert [r["year"] for r in ranged["reports"]] == [2024, 2025]
+    assert all(as_of(r) for r in ranged["reports"])
     assert ranged["trend"] == [p.model_dump(mode="json") for p in trend]
     assert ranged["trend"][1]["excellent_share"] == 50.0
 

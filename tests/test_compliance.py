@@ -22,7 +22,7 @@ from reports import air_report, air_trend_point, water_report
 from schemas.stations import Station
 from storage.stations import upsert_stations
 from storage.writer import prepare_connection, write_batch
-from tests.support import count, wait_for, wait_until_consuming
+from tests.support import count, settle, wait_for, wait_until_consuming
 
 BEIJING_TZ = ZoneInfo("Asia/Shanghai")
 RECEIVED = datetime(2026, 11, 28, tzinfo=UTC)
@@ -118,6 +118,7 @@ def test_year_published_over_mqtt_gives_hj663_annual_means(make_worker, publishe
         timeout=120,
         what=f"{len(frame)} readings",
     )
+    settle(database_url)  # the worker stored the readings; the stage makes their years
 
     expected = expected_annual(frame, daily_limit=75)
     with psycopg.connect(database_url) as conn:
@@ -176,6 +177,7 @@ def test_2026_uses_the_limits_in_force_on_each_day_and_the_transitional_annual_l
     with psycopg.connect(database_url) as conn:
         prepare_connection(conn)
         write_daily_values(conn, "110000-A001", days_of(2026), 70.0)
+        settle(database_url)
         report = air_report(conn, 2026)
     station = next(s for s in report.stations if s.id == "110000-A001")
     # 2026-01-01..02-28 (59 days) judged by 75 (2012); 03-01..12-31 (306 days) by 60 (2026)
@@ -196,6 +198,7 @@ def test_annual_mean_needs_324_valid_days(database_url, valid_days, valid):
     with psycopg.connect(database_url) as conn:
         prepare_connection(conn)
         write_daily_values(conn, "110000-A001", kept, 35.0)
+        settle(database_url)
         report = air_report(conn, 2025)
     station = next(s for s in report.stations if s.id == "110000-A001")
     assert station.valid_days == valid_days
@@ -208,6 +211,7 @@ def test_35_meets_grade_ii_and_35_1_does_not(database_url):
         prepare_connection(conn)
         write_daily_values(conn, "110000-A001", days_of(2025), 35.0)
         write_daily_values(conn, "110000-A002", days_of(2025), 35.1)
+        settle(database_url)
         report = air_report(conn, 2025)
     by_id = {s.id: s for s in report.stations}
     assert by_id["110000-A001"].meets_grade_ii is True
@@ -221,6 +225,7 @@ def test_trend_reports_each_year_by_its_own_standard(database_url):
         prepare_connection(conn)
         write_daily_values(conn, "110000-A001", days_of(2025), 32.0)
         write_daily_values(conn, "110000-A001", days_of(2026), 29.0)
+        settle(database_url)
         trend = [air_trend_point(air_report(conn, year)) for year in (2025, 2026)]
     assert [(p.year, p.national_annual_mean, p.annual_limit, p.standard) for p in trend] == [
         (2025, 32.0, 35, "GB 3095-2012"),
@@ -272,6 +277,7 @@ def test_water_report_classes_shares_and_basins(database_url):
         # class-only section: months IV, IV, III, II, II, III, III, IV, V, III, III, II
         for d, cls in zip(monthly, [4, 4, 3, 2, 2, 3, 3, 4, 5, 3, 3, 2], strict=True):
             write_daily_values(conn, "W-CLASS-ONLY", [d], float(cls), "water_class")
+        settle(database_url)
         report = water_report(conn, 2025)
     by_id = {s.station_id: s for s in report.sections if s.station_id.startswith("W-")}
     assert by_id["W-HUAI-1"].water_class == 2
@@ -311,8 +317,10 @@ def test_cli_reports_as_table_csv_and_json(database_url):
         write_daily_values(conn, "110000-A001", days_of(2025), 32.0)
         write_daily_values(conn, "110000-A001", days_of(2026), 29.0)
         write_daily_values(conn, "W-YANGTZE-01", [date(2025, 6, 1)], 0.4, "nh3_n")
+    settle(database_url)
     table = run_cli(database_url, "report", "air", "--year", "2025")
     assert table.returncode == 0, table.stderr
+    assert "not yet reflected" not in table.stderr  # settled: nothing pending
     assert "GB 3095-2012" in table.stdout and "32.0" in table.stdout
     rows = list(
         csv.DictReader(

@@ -37,8 +37,17 @@ BROKER_CONF = DOCKER_DIR / "mosquitto.conf"
 BROKER_ACL = DOCKER_DIR / "mosquitto.acl"
 BROKER_ENTRYPOINT = DOCKER_DIR / "mosquitto-entrypoint.sh"
 
-SERVICES = {"timescaledb", "mosquitto", "migrate", "ingest", "api", "alerts", "simulators"}
-APP_SERVICES = {"migrate", "ingest", "api", "alerts", "simulators"}
+SERVICES = {
+    "timescaledb",
+    "mosquitto",
+    "migrate",
+    "ingest",
+    "aggregate",
+    "api",
+    "alerts",
+    "simulators",
+}
+APP_SERVICES = {"migrate", "ingest", "aggregate", "api", "alerts", "simulators"}
 SECRETS = (
     "POSTGRES_PASSWORD",
     "AIRWATER_ADMIN_KEY",

@@ -34,7 +34,7 @@ from storage.stations import upsert_stations
 from storage.writer import prepare_connection, write_batch
 from tests.alert_support import add_event, add_subscription
 from tests.conftest import ADMIN_KEY, TEST_STATIONS
-from tests.support import wait_for
+from tests.support import settle, wait_for
 
 BEIJING_TZ = ZoneInfo("Asia/Shanghai")
 RECEIVED = datetime(2026, 1, 5, tzinfo=UTC)
@@ -149,6 +149,7 @@ def network_url(postgres) -> Iterator[str]:
         for station_id, level in AIR_STATIONS.items():
             rows += hourly_pm25(station_id, level - 2.5 * (year - YEARS[0]), year)
     write_rows(url, rows + water_rows(YEARS))
+    settle(url)  # the daily values and annual statistics the pages show
     with psycopg.connect(url) as conn:
         subscription = add_subscription(conn, "PM2.5 over 75", channel="stream")
         for station_id, kind, value in (
@@ -268,6 +269,7 @@ def test_only_water_data_renders_the_overview_without_air_figures(api, database_
     with psycopg.connect(database_url) as conn:
         upsert_stations(conn, WATER_SECTIONS)
     write_rows(database_url, water_rows((2025,)))
+    settle(database_url)
     html = api.get("/").text
     assert shown_text(html, "national-mean") == "—"
     assert shown_text(html, "excellent-share") == "80.0"
@@ -327,6 +329,7 @@ def test_names_from_the_registry_are_escaped(api, database_url):
     with psycopg.connect(database_url) as conn:
         upsert_stations(conn, [hostile])
     write_rows(database_url, hourly_pm25(hostile.station_id, 30.0, 2025))
+    settle(database_url)
     for path in ("/", "/stations/440100-A009"):
         html = api.get(path).text
         assert "<script>alert" not in html, path
@@ -349,6 +352,7 @@ def test_recent_alerts_are_listed_newest_first(api, database_url):
         for value in (80.5, 91.25, 77.0):
             add_event(conn, subscription, station_id="110000-A002", value=value, notify=False)
     write_rows(database_url, water_rows((2025,)))
+    settle(database_url)
     html = api.get("/").text
     table = re.search(r'<table data-testid="alerts">.*?</table>', html, re.S)
     assert table is not None

@@ -1,19 +1,22 @@
 """The fault matrix: nothing lost, nothing doubled when the worker is killed mid-batch, the
-database restarts, goes away or hangs, the broker restarts, or one of several workers dies.
+database restarts, goes away or hangs, the broker restarts, one of several workers dies, or
+the aggregation stage is killed.
 
-Every test ends with the same check: published = stored + dead-lettered, no duplicates.
+Every test ends with the same check: published = stored + dead-lettered, no duplicates, and
+every derived level equal to a recomputation from `readings`.
 Each records its figures (RELIABILITY.md; AIRWATER_FAULT_REPORT=<file> keeps them)."""
 
 from __future__ import annotations
 
 import json
 import os
+import random
 import signal
 import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +25,10 @@ import psycopg
 import pytest
 
 from airwater.embedded import MosquittoServer, PostgresServer, free_port
+from storage.aggregation import pending
+from storage.writer import ReadingRow, prepare_connection, write_batch
 from tests.support import (
+    ModuleProcess,
     Publisher,
     TrackingPublisher,
     assert_rollups_match_readings,
@@ -84,6 +90,11 @@ def stored(database_url: str) -> int:
     return count(database_url, "SELECT count(*) FROM readings")
 
 
+def queued(database_url: str) -> int:
+    """Station-days queued for the aggregation stage (none runs in the worker tests)."""
+    return count(database_url, "SELECT count(*) FROM aggregation_queue")
+
+
 def settled(database_url: str) -> int:
     """Readings stored plus dead letters kept: what the published messages have become."""
     return count(
@@ -135,9 +146,9 @@ def body(payload: Any) -> bytes:
 
 def assert_exactly_once(database_url: str, messages: list[Message]) -> dict[str, Any]:
     """Every published message is stored once (a reading, with its value) or dead-lettered
-    once (a bad message), and the hourly and daily rollups agree with the readings (also
-    with concurrent writers: storage/writer.py locks each day it recomputes). Returns the
-    tally."""
+    once (a bad message), and once the aggregation stage has drained what the workers
+    queued, every derived level (hours, station-days, city-days, years, latest values)
+    agrees with the readings. Returns the tally."""
     figures: dict[str, Any] = dict(tally(database_url, messages))
     assert figures["lost"] == 0, figures
     assert figures["duplicates"] == 0, figures
@@ -211,6 +222,16 @@ class PacedStream:
 
 # --- 1. worker kill -9 mid-batch ----------------------------------------------------------------
 
+# A backend waiting for the lock on dead_letters whose transaction has inserted into readings
+# and aggregation_queue already (the locks of its first statement, granted).
+_BLOCKED_WITH_ROWS_WRITTEN = """
+SELECT count(*) FROM pg_stat_activity a
+WHERE a.wait_event_type = 'Lock' AND a.query LIKE %s
+  AND (SELECT count(*) FROM pg_locks l
+       WHERE l.pid = a.pid AND l.granted AND l.mode = 'RowExclusiveLock'
+         AND l.relation IN ('readings'::regclass, 'aggregation_queue'::regclass)) = 2
+"""
+
 
 @pytest.mark.timeout(240)
 def test_kill_9_mid_batch_loses_and_doubles_nothing(make_worker, publisher, database_url, tmp_path):
@@ -226,26 +247,24 @@ def test_kill_9_mid_batch_loses_and_doubles_nothing(make_worker, publisher, data
     sender = publish_in_background(publisher, messages)
     wait_for(lambda: stored(database_url) >= 3000, timeout=60, what="3,000 readings stored")
     with psycopg.connect(database_url) as blocker:
-        # readings are written first, latest_readings last: a writer blocked here has the
-        # batch's rows inserted in its open transaction
-        blocker.execute("LOCK TABLE latest_readings IN SHARE MODE")
+        # one statement inserts the batch's readings and queues their station-days, then the
+        # batch's dead letters (every batch of the stream has some) are inserted: a writer
+        # blocked on dead_letters has the batch's rows inserted in its open transaction
+        blocker.execute("LOCK TABLE dead_letters IN SHARE MODE")
         wait_for(
-            lambda: count(
-                database_url,
-                "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
-                " AND query LIKE %s",
-                ("%latest_readings%",),
-            ),
+            lambda: count(database_url, _BLOCKED_WITH_ROWS_WRITTEN, ("%dead_letters%",)),
             timeout=30,
-            what="the worker's batch to wait on the lock, uncommitted",
+            what="the worker's batch to wait on the lock, its readings written, uncommitted",
         )
         in_flight = int(scrape_metrics(metrics_port)["airwater_ingest_unacked_messages"])
         at_kill = stored(database_url)
+        queued_at_kill = queued(database_url)
         worker.kill()
         killed_at = time.monotonic()
         blocker.rollback()
     time.sleep(1)  # the orphaned transaction ends without COMMIT; the stream goes on
     assert stored(database_url) == at_kill, "nothing of the killed batch was committed"
+    assert queued(database_url) == queued_at_kill, "nor queued for the aggregation stage"
     assert in_flight > 0
     make_worker(**settings).start()  # same client id: resumes the session
     restarted_at = time.monotonic()
@@ -659,5 +678,254 @@ def test_sigterm_while_database_is_down_acks_nothing_and_loses_nothing(
         figures,
         redelivered=redelivered(tmp_path),
         recovery_s=round(drained_at - restarted_at, 1),
+        duration_s=round(time.monotonic() - began, 1),
+    )
+
+
+# --- 6. the aggregation stage killed -----------------------------------------------------------
+
+STAGE_APP = "test-aggregation-stage"  # its connections' application_name (PGAPPNAME) + -n
+STAGE_STATIONS = ("110000-A001", "110000-A002", "310000-A001", "650000-A001", "W-YANGTZE-01")
+STAGE_START = datetime(2025, 12, 22, tzinfo=UTC)  # station-days on both sides of a new year
+STAGE_DAYS = 20
+STAGE_KILLS = 6  # the first while the stage waits on a lock, all levels written; then random
+DERIVED = (
+    "readings_daily",
+    "latest_readings",
+    "city_daily",
+    "station_yearly",
+    "city_yearly",
+    "water_yearly",
+)
+
+
+class AggregationStage(ModuleProcess):
+    """One ``python -m ingest.aggregation`` process."""
+
+    module = "ingest.aggregation"
+
+    def __init__(self, database_url: str, log_path: Path, name: str) -> None:
+        super().__init__(
+            {**os.environ, "AIRWATER_DATABASE_URL": database_url, "PGAPPNAME": name},
+            log_path,
+        )
+        self.name = name
+
+
+class BatchWriter:
+    """Writes batches of readings through storage.writer.write_batch from a thread, as the
+    ingest workers do: each batch a few station-days (any of STAGE_DAYS, so most land in days
+    the stage reflected already: late readings), and readings of earlier batches again."""
+
+    def __init__(self, database_url: str, seed: int) -> None:
+        self.database_url = database_url
+        self.rng = random.Random(seed)
+        self.keys: set[tuple[str, str, datetime]] = set()
+        self.sent: list[ReadingRow] = []
+        self.batches = self.repeated = 0
+        self.errors: list[BaseException] = []
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+
+    def start(self) -> BatchWriter:
+        self.thread.start()
+        return self
+
+    def batch(self) -> list[ReadingRow]:
+        rng = self.rng
+        received = datetime.now(UTC)
+        rows: list[ReadingRow] = []
+        for _ in range(rng.randint(3, 6)):
+            station = rng.choice(STAGE_STATIONS)
+            day = STAGE_START + timedelta(days=rng.randrange(STAGE_DAYS))
+            water = station.startswith("W-")
+            # the 5-minute station needs 9 readings an hour: its minute varies more
+            minute = rng.randrange(0, 60, 5) if station == "310000-A001" else rng.choice([0, 30])
+            for hour in rng.sample(range(24), rng.randint(1, 24)):
+                ts = day + timedelta(hours=hour, minutes=minute)
+                for parameter, low, high in (
+                    (("nh3_n", 0.1, 2.0), ("do", 2.0, 9.0))
+                    if water
+                    else (("pm25", 5.0, 150.0), ("pm10", 10.0, 250.0))
+                ):
+                    rows.append(
+                        (station, parameter, ts, round(rng.uniform(low, high), 1), received)
+                    )
+        if self.sent:
+            again = rng.sample(self.sent, min(len(self.sent), rng.randint(0, 40)))
+            self.repeated += len(again)
+            rows += again
+        rng.shuffle(rows)
+        return rows
+
+    def _run(self) -> None:
+        try:
+            with psycopg.connect(self.database_url) as conn:
+                prepare_connection(conn)
+                while not self.stop.is_set():
+                    rows = self.batch()
+                    write_batch(conn, rows)
+                    self.keys.update(row[:3] for row in rows)
+                    self.sent += rows[:50]
+                    self.batches += 1
+                    time.sleep(0.01)
+        except BaseException as exc:  # reported by the test
+            self.errors.append(exc)
+
+    def finish(self) -> None:
+        self.stop.set()
+        self.thread.join(timeout=60)
+        assert not self.thread.is_alive(), "the writer did not stop"
+        assert not self.errors, self.errors
+
+
+def stage_backends(database_url: str, name: str, where: str = "true") -> int:
+    """Backends of the stage run ``name`` (a LIKE pattern) that match ``where``."""
+    return count(
+        database_url,
+        f"SELECT count(*) FROM pg_stat_activity WHERE application_name LIKE %s AND {where}",
+        (name,),
+    )
+
+
+def inside_a_batch(conn: psycopg.Connection, name: str, timeout: float) -> bool:
+    """Poll until the backend of stage run ``name`` is in a transaction that has written
+    (claimed queue rows): True, or False after ``timeout`` s."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        row = conn.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE application_name = %s"
+            " AND backend_xid IS NOT NULL AND state <> 'idle'",
+            (name,),
+        ).fetchone()
+        if row is not None and row[0]:
+            return True
+    return False
+
+
+def derived_digest(database_url: str) -> dict[str, str]:
+    """Every derived level's rows, as one digest per table (what a commit would change)."""
+    with psycopg.connect(database_url) as conn:
+        return {
+            table: str(
+                conn.execute(
+                    f"SELECT count(*) || '/' || coalesce(md5(string_agg(t::text, ',' ORDER BY"
+                    f" t::text)), '') FROM {table} t"
+                ).fetchone()
+            )
+            for table in DERIVED
+        }
+
+
+@pytest.mark.timeout(240)
+def test_aggregation_stage_kill_9_loses_and_doubles_no_derived_value(database_url, tmp_path):
+    """The aggregation stage (``python -m ingest.aggregation``) is killed with SIGKILL while
+    writers go on: once while its batch waits on a lock with every level written but not
+    committed (nothing of it may appear), then at random moments; restarted each time. Once
+    writing stops and the restarted stage has drained the queue, every derived level equals a
+    recomputation from `readings`: no change lost, none counted twice."""
+    seed = random.randrange(2**32)
+    rng = random.Random(seed)
+    log_path = tmp_path / "stage.log"
+    stages: list[AggregationStage] = []
+
+    def start_stage() -> AggregationStage:
+        stage = AggregationStage(database_url, log_path, f"{STAGE_APP}-{len(stages)}").start()
+        stages.append(stage)
+        wait_for(
+            lambda: stage_backends(database_url, stage.name, "state <> 'idle'"),
+            timeout=30,
+            interval=0.02,
+            what="the stage at work",
+        )
+        return stage
+
+    writer = BatchWriter(database_url, seed).start()
+    began = time.monotonic()
+    in_batch_at_kill = 0
+    try:
+        wait_for(lambda: writer.batches >= 20, timeout=30, what="the first batches written")
+        stage = start_stage()
+        with psycopg.connect(database_url) as blocker:
+            # the last statements of a stage batch write water_yearly: a batch waiting here
+            # has written the station-days, latest values, city-days and years, uncommitted
+            blocker.execute("LOCK TABLE water_yearly IN SHARE MODE")
+            wait_for(
+                lambda: stage_backends(
+                    database_url,
+                    stage.name,
+                    "wait_event_type = 'Lock' AND backend_xid IS NOT NULL",
+                ),
+                timeout=30,
+                what="a stage batch waiting on water_yearly",
+            )
+            before = derived_digest(database_url)
+            stage.kill()
+            blocker.rollback()
+        wait_for(
+            lambda: stage_backends(database_url, stage.name) == 0,
+            timeout=30,
+            interval=0.02,
+            what="the killed stage's backend to end",
+        )
+        assert derived_digest(database_url) == before, "nothing of the killed batch committed"
+        in_batch_at_kill += 1
+        with psycopg.connect(database_url, autocommit=True) as watch:
+            for _ in range(STAGE_KILLS - 1):
+                stage = start_stage()
+                time.sleep(rng.uniform(0.05, 1.0))
+                # from there, the first moment the stage is inside a batch (its transaction
+                # has claimed rows), at whatever statement of the batch it is
+                in_batch_at_kill += inside_a_batch(watch, stage.name, timeout=2.0)
+                stage.kill()
+        stage = start_stage()
+        time.sleep(rng.uniform(0.5, 1.5))
+        writer.finish()
+        stopped_writing = time.monotonic()
+        with psycopg.connect(database_url) as conn:
+            queued_at_stop = pending(conn)[1]
+
+            def drained() -> bool:
+                conn.commit()  # a fresh snapshot each time
+                return pending(conn)[1] == 0
+
+            wait_for(drained, timeout=120, what="the restarted stage to drain the queue")
+        drained_s = round(time.monotonic() - stopped_writing, 1)
+        assert stage.terminate() == 0
+        hours = assert_rollups_match_readings(database_url, settled=False)
+    finally:
+        writer.stop.set()
+        for process in stages:
+            process.stop_quietly()
+    # the kills fell inside batches (the first by construction), not only between them
+    assert in_batch_at_kill >= STAGE_KILLS // 2, in_batch_at_kill
+    assert count(database_url, "SELECT count(*) FROM readings") == len(writer.keys)
+    levels = {table: count(database_url, f"SELECT count(*) FROM {table}") for table in DERIVED}
+    # every level has rows to compare: valid days, cities, both years, the water section
+    assert count(database_url, "SELECT count(*) FROM readings_daily WHERE valid") > 0
+    assert count(database_url, "SELECT count(DISTINCT year) FROM station_yearly") == 2
+    assert count(database_url, "SELECT count(DISTINCT year) FROM city_yearly") == 2
+    assert levels["water_yearly"] > 0 and levels["latest_readings"] == 2 * len(STAGE_STATIONS)
+    assert "Traceback" not in log_path.read_text(errors="replace")
+    report(
+        "test_aggregation_stage_kill_9_loses_and_doubles_no_derived_value",
+        "aggregation stage kill -9",
+        f"SIGKILL the stage {STAGE_KILLS} times while a writer goes on (once blocked on a lock "
+        "with every level written, uncommitted; then at random moments); restarted each time",
+        {
+            "readings": len(writer.keys),
+            "batches_written": writer.batches,
+            "readings_sent_again": writer.repeated,
+            "lost": 0,
+            "duplicates": 0,
+            "levels_match": True,
+        },
+        seed=seed,
+        kills=STAGE_KILLS,
+        kills_inside_a_batch=in_batch_at_kill,
+        queued_at_stop=queued_at_stop,
+        drained_s=drained_s,
+        hours=hours,
+        **levels,
         duration_s=round(time.monotonic() - began, 1),
     )

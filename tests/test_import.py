@@ -17,7 +17,7 @@ import pytest
 
 from core import PROJECT_ROOT
 from ingest.importer import derived_city_code, detect_format, import_files
-from tests.support import assert_rollups_match_readings, count
+from tests.support import assert_rollups_match_readings, count, settle
 
 WIDE_TYPES = [
     "PM2.5",
@@ -184,6 +184,8 @@ def test_wide_layout_stores_hourly_rows_and_skips_derived_ones(db, tmp_path):
     assert summary.derived_skipped == 9 * cells_per_type
     assert summary.stored == 6 * 24 * 2 - 1
     assert dict(summary.rejected) == {"unknown_station": 6 * 24}
+    # import_files stores and queues; the station-days come from the aggregation stage
+    assert settle(db) > 0
     with psycopg.connect(db) as conn:
         first = conn.execute(
             "SELECT min(ts), max(ts) FROM readings WHERE station_id = '1001A'"

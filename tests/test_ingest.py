@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 import psycopg
 import pytest
 
-from tests.support import count, wait_for, wait_until_consuming
+from tests.support import count, settle, wait_for, wait_until_consuming
 
 BEIJING = "110000-A001"
 
@@ -223,20 +223,30 @@ def test_repeated_message_is_stored_once_and_first_value_wins(worker, publisher,
 
 
 def test_late_reading_updates_its_buckets_but_not_latest(worker, publisher, database_url):
+    def latest() -> list[tuple]:
+        return rows(
+            database_url,
+            "SELECT ts, value FROM latest_readings WHERE station_id = %s AND parameter = 'pm25'",
+            (BEIJING,),
+        )
+
+    def daily() -> list[tuple]:
+        return rows(
+            database_url,
+            "SELECT day, mean FROM readings_daily WHERE station_id = %s ORDER BY day",
+            (BEIJING,),
+        )
+
     publisher.publish_all([(BEIJING, {"ts": "2026-03-02T08:00:00+08:00", "pm25": 50})])
     wait_for(lambda: len(stored(database_url, BEIJING)) == 1, what="the new reading")
+    settle(database_url)  # the aggregation stage reflects the new reading first
+    assert latest() == [(utc("2026-03-02T00:00:00Z"), 50.0)]
+    assert daily() == [(datetime(2026, 3, 2).date(), 50.0)]
     publisher.publish_all([(BEIJING, {"ts": "2026-03-01T08:00:00+08:00", "pm25": 10})])
     wait_for(lambda: len(stored(database_url, BEIJING)) == 2, what="the late reading")
-    assert rows(
-        database_url,
-        "SELECT ts, value FROM latest_readings WHERE station_id = %s AND parameter = 'pm25'",
-        (BEIJING,),
-    ) == [(utc("2026-03-02T00:00:00Z"), 50.0)]
-    assert rows(
-        database_url,
-        "SELECT day, mean FROM readings_daily WHERE station_id = %s ORDER BY day",
-        (BEIJING,),
-    ) == [(datetime(2026, 3, 1).date(), 10.0), (datetime(2026, 3, 2).date(), 50.0)]
+    settle(database_url)
+    assert latest() == [(utc("2026-03-02T00:00:00Z"), 50.0)]
+    assert daily() == [(datetime(2026, 3, 1).date(), 10.0), (datetime(2026, 3, 2).date(), 50.0)]
 
 
 def test_sigterm_drains_commits_and_exits_zero(make_worker, publisher, database_url):

@@ -39,8 +39,10 @@ CORPUS: list[tuple[str, str, dict[str, Any], str | None]] = [
 ]
 GOOD_READINGS = sum(len(values) for _, _, values, reason in CORPUS if reason is None) + 1
 BAD_READINGS = sum(1 for *_, reason in CORPUS if reason is not None)
+# readings_hourly is a view over readings (0008): emptied with them
 DATA_TABLES = (
-    "readings, readings_hourly, readings_daily, latest_readings, dead_letters, imports, "
+    "readings, hourly_coverage, aggregation_queue, readings_daily, latest_readings, "
+    "city_daily, station_yearly, city_yearly, water_yearly, dead_letters, imports, "
     "alert_state, alert_events"
 )
 # What a door puts before a rule's sentence, and the receive time (each door's own clock).

@@ -26,6 +26,7 @@ from tests.support import (
     assert_rollups_match_readings,
     count,
     record_fault_figures,
+    settle,
     wait_for,
     wait_until_consuming,
     wait_until_stable,
@@ -46,6 +47,32 @@ def poison(database_url: str) -> Iterator[float]:
     yield POISON
     with psycopg.connect(database_url) as conn:
         conn.execute("ALTER TABLE readings DROP CONSTRAINT IF EXISTS test_poison")
+
+
+# Since 0008 the commit path sums nothing (the hours are a view over `readings`, the other
+# levels are the aggregation stage's): this trigger stands for a sum the database takes while
+# storing a row, as the hourly rollup table did before: the hour's sum, which overflows float8.
+_HOUR_SUM = """
+CREATE FUNCTION test_hour_sum() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM coalesce(sum(value), 0) + NEW.value FROM readings
+    WHERE station_id = NEW.station_id AND parameter = NEW.parameter
+      AND ts >= date_trunc('hour', NEW.ts) AND ts < date_trunc('hour', NEW.ts) + interval '1 hour';
+    RETURN NEW;
+END $$;
+CREATE TRIGGER test_hour_sum BEFORE INSERT ON readings
+    FOR EACH ROW EXECUTE FUNCTION test_hour_sum();
+"""
+
+
+@pytest.fixture()
+def hour_sum(database_url: str) -> Iterator[None]:
+    with psycopg.connect(database_url) as conn:
+        conn.execute(_HOUR_SUM)
+    yield
+    with psycopg.connect(database_url) as conn:
+        conn.execute("DROP TRIGGER IF EXISTS test_hour_sum ON readings")
+        conn.execute("DROP FUNCTION IF EXISTS test_hour_sum()")
 
 
 @pytest.fixture()
@@ -81,7 +108,9 @@ def _refused_as(source: str):
 
 
 # --- the writer -------------------------------------------------------------------------------
-def test_hourly_overflow_keeps_the_first_huge_value_and_dead_letters_the_second(conn, database_url):
+def test_hourly_overflow_keeps_the_first_huge_value_and_dead_letters_the_second(
+    conn, database_url, hour_sum
+):
     now = datetime.now(UTC)
     rows: list[ReadingRow] = [
         (BEIJING, "pm25", T0, 35.0, now),
@@ -93,7 +122,7 @@ def test_hourly_overflow_keeps_the_first_huge_value_and_dead_letters_the_second(
         conn, rows, (), (), part_ends=[1, 2, 3, 4], refused=_refused_as("mqtt")
     )
     # alone, each huge value fits; their hourly sum does not (the issue's repro, without
-    # the plausible ranges that now stop it at the door)
+    # the plausible ranges that now stop it at the door; the sum is the trigger's)
     assert (result.inserted, result.duplicates, len(result.refused)) == (3, 0, 1)
     assert result.refused[0].part == 2
     (reason, source, payload, detail) = _dead_letters(database_url)[0]
@@ -101,6 +130,36 @@ def test_hourly_overflow_keeps_the_first_huge_value_and_dead_letters_the_second(
     assert "NumericValueOutOfRange (22003)" in detail and "overflow" in detail
     assert count(database_url, "SELECT count(*) FROM readings") == 3
     assert count(database_url, "SELECT count(*) FROM readings_hourly") == 3
+    assert_rollups_match_readings(database_url)
+
+
+def test_an_hour_whose_sum_overflows_does_not_stop_the_aggregation_stage(conn, database_url):
+    """Only SQL can store such values (the doors' plausible ranges stop them): the stage sets
+    the refused station-day aside as a dead letter and reflects everything else."""
+    now = datetime.now(UTC)
+    rows: list[ReadingRow] = [
+        (BEIJING, "pm25", T0, 35.0, now),
+        (TIANTAN, "pm25", T0, 1e308, now),
+        (TIANTAN, "pm25", T0 + timedelta(minutes=1), 1e308, now),
+    ]
+    result = write_isolating(conn, rows, (), (), part_ends=None, refused=_refused_as("mqtt"))
+    assert (result.inserted, len(result.refused)) == (3, 0)  # no sum on the commit path
+    settle(database_url)
+    # the other station-days of the queue are reflected all the same
+    assert (
+        count(database_url, "SELECT count(*) FROM readings_daily WHERE station_id = %s", (BEIJING,))
+        == 1
+    )
+    assert count(database_url, "SELECT count(*) FROM aggregation_queue") == 0
+    letters = conn.execute(
+        "SELECT topic, station_id, payload, reason, detail FROM dead_letters"
+        " WHERE source = 'aggregation'"
+    ).fetchall()
+    assert len(letters) == 1
+    topic, station, payload, reason, detail = letters[0]
+    assert (topic, station, reason) == ("aggregation", TIANTAN, "storage_rejected")
+    assert bytes(payload).startswith(f"{TIANTAN},pm25,".encode())
+    assert "out of range" in detail
 
 
 def test_parts_written_inside_a_callers_transaction_are_counted_once(conn, database_url, poison):
@@ -277,6 +336,7 @@ def test_import_dead_letters_the_poison_row_and_goes_on(database_url, tmp_path: 
         {"storage_rejected": 1},
         [],
     )
+    settle(database_url)  # what `airwater import` does at its end
     [(reason, source, payload, detail)] = _dead_letters(database_url)
     assert (reason, source) == ("storage_rejected", "import")
     assert payload == f"{BEIJING},pm25,2025-01-01T07:00:00+08:00,{poison!r}".encode()

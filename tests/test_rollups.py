@@ -1,4 +1,5 @@
-"""Hourly and daily rollups kept by the writer equal a recomputation from readings."""
+"""The derived levels equal a recomputation from readings: the hours (a view over `readings`)
+and the station-days the aggregation stage makes of what the writer queued."""
 
 from __future__ import annotations
 
@@ -9,9 +10,10 @@ from datetime import UTC, datetime, timedelta
 import psycopg
 import pytest
 
+from ingest.aggregation import yearly_rules
 from storage import writer
 from storage.writer import DeadLetter, prepare_connection, write_batch
-from tests.support import assert_rollups_match_readings
+from tests.support import assert_rollups_match_readings, settle
 
 
 @pytest.mark.parametrize("bulk", [False, True], ids=["ingest", "bulk"])
@@ -86,6 +88,7 @@ def test_daily_mean_needs_20_valid_hours(database_url):
     with psycopg.connect(database_url) as conn:
         prepare_connection(conn)
         write_batch(conn, nineteen + twenty)
+        assert settle(database_url) == 2  # one station-day each
         got = {
             station: (valid, hours, mean)
             for station, valid, hours, mean in conn.execute(
@@ -135,46 +138,54 @@ def test_written_twice_changes_nothing(database_url):
     with psycopg.connect(database_url) as conn:
         prepare_connection(conn)
         first = write_batch(conn, rows, [letter])
+        settle(database_url)
         before = conn.execute("SELECT * FROM readings_daily ORDER BY day").fetchall()
         second = write_batch(conn, rows, [letter])
+        queued = conn.execute("SELECT count(*) FROM aggregation_queue").fetchone()
+        settle(database_url)
         after = conn.execute("SELECT * FROM readings_daily ORDER BY day").fetchall()
         letters = conn.execute("SELECT count(*) FROM dead_letters").fetchone()
     assert (first.inserted, first.duplicates) == (24, 0)
     assert (second.inserted, second.duplicates) == (0, 24)
+    assert queued == (0,)  # nothing new: nothing for the stage to do
+    assert len(before) == 2  # 24 UTC hours span two Beijing days
     assert before == after
     assert letters == (1,)
+    assert_rollups_match_readings(database_url)
 
 
 def test_a_batch_of_many_station_days_holds_a_bounded_number_of_locks(database_url):
-    """Each (station, parameter, day) recomputed is locked against concurrent writers, hashed
-    into DAY_LOCK_SLOTS locks: a batch of water samples (each its own day) must not fill
-    PostgreSQL's shared lock table ("out of shared memory")."""
+    """The aggregation stage locks each station-year and city-year it recomputes against
+    other stages, hashed into LOCK_SLOTS locks per level: a batch of water samples (each its
+    own day) must not fill PostgreSQL's shared lock table ("out of shared memory")."""
     from standards.parameters import CATALOGUE
-    from storage.writer import DAY_LOCK_SLOTS
+    from storage import aggregation as levels
 
     stations = ["W-YANGTZE-01", "W-TAIHU-01", "110000-A001", "110000-A002"]
-    start = datetime(2024, 6, 1, 4, tzinfo=UTC)
+    start = datetime(2004, 6, 1, 4, tzinfo=UTC)
     received = datetime.now(UTC)
     rows = [
-        (station, parameter, start + timedelta(days=day), 1.0 + day % 7, received)
+        (station, parameter, start + timedelta(days=day * 61), 1.0 + day % 7, received)
         for station in stations
         for parameter in CATALOGUE
-        for day in range(60)
+        for day in range(120)  # 20 years
     ]
-    held: list[int] = []
-
-    def count_locks(cur: psycopg.Cursor) -> None:
-        row = cur.execute(
-            "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND pid = pg_backend_pid()"
-        ).fetchone()
-        assert row is not None
-        held.append(int(row[0]))
-
-    with psycopg.connect(database_url) as conn:
+    with psycopg.connect(database_url, autocommit=True) as conn:
         prepare_connection(conn)
-        result = write_batch(conn, rows, after_write=count_locks)
-    assert result.inserted == len(rows) == 4 * len(CATALOGUE) * 60  # > 7,000 station-days
-    assert 0 < held[0] <= DAY_LOCK_SLOTS
+        result = write_batch(conn, rows)
+        levels.prepare_connection(conn)
+        with conn.transaction():
+            claimed = levels.claim(conn, 100_000, 0)
+            levels.refresh_station_days(conn, 2700)
+            levels.refresh_station_years(conn, yearly_rules())
+            levels.refresh_cities(conn, yearly_rules())
+            row = conn.execute(
+                "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'"
+                " AND pid = pg_backend_pid()"
+            ).fetchone()
+    assert result.inserted == len(rows) == 4 * len(CATALOGUE) * 120
+    assert claimed.days == len(rows)  # > 14,000 station-days of 80 station-years
+    assert row is not None and 0 < row[0] <= 2 * levels.LOCK_SLOTS
     assert_rollups_match_readings(database_url)
 
 

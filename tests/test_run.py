@@ -67,6 +67,21 @@ def test_run_starts_private_services_ingests_and_stops_cleanly(tmp_path):
         )
         with urllib.request.urlopen(request, timeout=5) as response:
             assert b"Dongsi" in response.read()
+
+        def derived() -> int:
+            with psycopg.connect(database_url) as conn:
+                row = conn.execute(
+                    "SELECT count(*) FROM readings_daily WHERE station_id = '110000-A001'"
+                ).fetchone()
+            return row[0] if row else 0
+
+        # the run's aggregation stage reflects the reading; the API's /metrics says so
+        assert wait_for(derived, timeout=30, interval=0.5, what="the stage's daily row") == 1
+        stage = wait_for(
+            lambda: _get(f"http://127.0.0.1:{http_port}/metrics"), timeout=10, what="metrics"
+        )
+        assert re.search(r"^airwater_aggregation_backlog \d", stage, re.M)
+        assert re.search(r"^airwater_aggregation_lag_seconds \d", stage, re.M)
         run.send_signal(signal.SIGINT)
         assert run.wait(timeout=60) == 0
         assert (tmp_path / "data" / "postgres" / "pgdata" / "PG_VERSION").exists()
@@ -103,7 +118,7 @@ def test_run_restarts_a_killed_component_and_keeps_the_rest_running(tmp_path):
         assert re.findall(r"restarted (\w+)", text) == ["ingest"]
         children = {int(pid) for pid in _child_pids(run.pid)}
         assert {new_ingest_pid, api_pid} <= children and ingest_pid not in children
-        assert len(children) == 4  # mosquitto, ingest, alerts, api
+        assert len(children) == 5  # mosquitto, ingest, aggregate, alerts, api
         assert '"ok"' in (_get(f"http://127.0.0.1:{http_port}/health") or "")
 
         # the new worker ingests
@@ -348,7 +363,7 @@ def test_workers_do_not_outlive_a_killed_run(tmp_path):
             lambda: "airwater is running" in log_path.read_text(), timeout=90, what="the run banner"
         )
         children = _child_pids(run.pid)
-        assert len(children) == 4  # mosquitto, ingest, alerts, api
+        assert len(children) == 5  # mosquitto, ingest, aggregate, alerts, api
         run.kill()
         run.wait()
 

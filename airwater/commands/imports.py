@@ -65,6 +65,13 @@ def add_parser(commands: Subcommands) -> None:
     importer.add_argument(
         "--no-progress", action="store_true", help="no progress bar (logs and summary only)"
     )
+    importer.add_argument(
+        "--no-settle",
+        action="store_true",
+        help="return as soon as the readings are stored, leaving the derived levels (daily "
+        "values, annual statistics) to a running `airwater aggregate`; by default the import "
+        "brings them up to date before it returns",
+    )
     importer.set_defaults(handler=cmd_import)
 
 
@@ -89,6 +96,13 @@ def cmd_import(args: argparse.Namespace, settings: Settings) -> int:
         )
         return 130
     console.print(summary_table(summary))
+    if not args.no_settle:
+        import psycopg
+
+        from airwater.commands.aggregate import settle_with_progress
+
+        with psycopg.connect(database_url, autocommit=True) as conn:
+            settle_with_progress(conn)
     for failed in summary.files_failed:
         console.print(f"[red]not imported:[/red] {failed}")
     return 1 if summary.files_failed else 0

@@ -47,6 +47,7 @@ def add_parser(commands: Subcommands) -> None:
 
 def cmd_report(args: argparse.Namespace, settings: Settings) -> int:
     from core.db import connect
+    from storage.aggregation import pending
 
     years = list(range(args.year, (args.to or args.year) + 1))
     with connect(require_database(settings)) as conn:
@@ -54,6 +55,13 @@ def cmd_report(args: argparse.Namespace, settings: Settings) -> int:
             _report_air(conn, years, args)
         else:
             _report_water(conn, years, args)
+        oldest, queued = pending(conn)
+    if queued and args.format == "table":
+        Console(stderr=True).print(
+            f"[yellow]{queued:,} change(s) since {oldest:%Y-%m-%d %H:%M:%S %Z} are not yet "
+            "reflected[/yellow]: is `airwater aggregate` running? (`airwater aggregate "
+            "--until-empty` brings the figures up to date once)"
+        )
     return 0
 
 
@@ -142,7 +150,8 @@ def _print_air(report: AirReport, level: str) -> None:
     out.print(table)
     out.print(
         f"cities meeting Grade II: {report.cities_meeting_grade_ii} of "
-        f"{report.cities_assessed} assessed ({_fmt(report.share_cities_meeting_grade_ii)} %)"
+        f"{report.cities_assessed} assessed ({_fmt(report.share_cities_meeting_grade_ii)} %); "
+        f"as of {report.as_of:%Y-%m-%d %H:%M:%S %Z}"
     )
 
 
@@ -153,7 +162,7 @@ def _print_water(report: WaterReport) -> None:
         f"{report.sections_assessed} sections assessed, Class I–III "
         f"{_fmt(report.excellent_share)} % (target {report.excellent_share_target:g} % by "
         f"2027: {'met' if report.meets_target else 'not met'}), worse than V "
-        f"{_fmt(report.worse_than_v_share)} %"
+        f"{_fmt(report.worse_than_v_share)} %; as of {report.as_of:%Y-%m-%d %H:%M:%S %Z}"
     )
     dist = Table(*report.distribution.keys(), title="class distribution")
     dist.add_row(*(str(v) for v in report.distribution.values()))

@@ -25,7 +25,13 @@ log = logging.getLogger("airwater")
 
 # The services that log in to the embedded broker, each with its own account.
 MQTT_ROLES: tuple[Role, ...] = ("ingest", "alerts", "simulators")
-SERVICES = ("ingest", "alerts", "api")
+# name -> python -m module
+SERVICES = {
+    "ingest": "ingest",
+    "aggregate": "ingest.aggregation",
+    "alerts": "alerts",
+    "api": "api",
+}
 
 
 def add_parser(commands: Subcommands) -> None:
@@ -33,8 +39,8 @@ def add_parser(commands: Subcommands) -> None:
         "run",
         help="run everything for a demo: private database and broker "
         "(unless AIRWATER_DATABASE_URL / AIRWATER_MQTT_URL are set), "
-        "migrations, the ingest worker, alert delivery, the API and dashboard, and a "
-        "simulated national network with its last year backfilled",
+        "migrations, the ingest worker, the aggregation stage, alert delivery, the API and "
+        "dashboard, and a simulated national network with its last year backfilled",
     )
     run.add_argument(
         "--no-simulate",
@@ -206,10 +212,10 @@ def _embedded_broker_accounts(
 
 
 def _start_services(demo: Demo) -> None:
-    for module in SERVICES:
-        mqtt_url = demo.mqtt_urls.get(module, demo.env["AIRWATER_MQTT_URL"])
+    for name, module in SERVICES.items():
+        mqtt_url = demo.mqtt_urls.get(name, demo.env["AIRWATER_MQTT_URL"])
         env = {**demo.env, "AIRWATER_MQTT_URL": mqtt_url}
-        demo.supervisor.start(Component(module, [sys.executable, "-m", module], env))
+        demo.supervisor.start(Component(name, [sys.executable, "-m", module], env))
 
 
 def _start_simulators(demo: Demo, args: argparse.Namespace) -> None:

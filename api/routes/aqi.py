@@ -178,7 +178,7 @@ def _latest(conn: psycopg.Connection, subject: AqiSubject, period: AqiPeriod) ->
         raise ApiError(
             404, f"{subject.level} {subject.id!r} has no valid {period} AQI data", "no-aqi-data"
         )
-    return AqiLatest(subject=subject, period=period, latest=latest)
+    return latest
 
 
 def _history(

@@ -52,6 +52,8 @@ def import_readings(
         rows.add(row_no, station_id, parameter, ts, value, raw)
     rows.end_sample()
     dead, rejected = reject.take()
+    if not conn.autocommit:
+        conn.commit()  # reading the registry above opened a transaction: the write is its own
     with conn.transaction():
         tune_for_bulk(conn)
         result = store(

@@ -1,0 +1,476 @@
+"""The derived levels and their queue (0008_aggregation.sql): what the aggregation stage
+(ingest.aggregation) runs, one statement per level, inside one transaction per batch.
+
+A batch claims queue rows (``FOR UPDATE SKIP LOCKED``, deleted at its commit), expands them
+into station-days, takes the advisory locks of the station-years and then of the city-years
+it will write (each set in one sorted order: no deadlock between stage instances), and
+recomputes each touched key from its source with a statement that starts after the locks:
+in READ COMMITTED it sees whatever an earlier holder of the lock committed. Every statement
+recomputes from the level below (never adds deltas), so a batch run twice, or killed and run
+again, writes the same rows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+import psycopg
+from psycopg.types.json import Jsonb
+
+# The batch's keys, per connection; emptied at commit.
+_TEMP_TABLES = """
+CREATE TEMP TABLE IF NOT EXISTS stage_queue (
+    station_id text, parameter text, day date, city_code text, queued_at timestamptz
+) ON COMMIT DELETE ROWS;
+CREATE TEMP TABLE IF NOT EXISTS stage_days (
+    station_id text, parameter text, day date, first_ts timestamptz, end_ts timestamptz
+) ON COMMIT DELETE ROWS;
+CREATE TEMP TABLE IF NOT EXISTS stage_city_days (
+    city_code text, parameter text, day date
+) ON COMMIT DELETE ROWS;
+"""
+
+# Whole-station rows (a registry change, a rebuild) expand to every day of the station: a
+# few at a time, before the day rows.
+CLAIM = """
+WITH claimed AS (
+    DELETE FROM aggregation_queue q
+    WHERE q.id IN (SELECT id FROM aggregation_queue WHERE day IS NULL
+                   ORDER BY id LIMIT %(stations)s FOR UPDATE SKIP LOCKED)
+       OR q.id IN (SELECT id FROM aggregation_queue WHERE day IS NOT NULL
+                   ORDER BY id LIMIT %(limit)s FOR UPDATE SKIP LOCKED)
+    RETURNING q.station_id, q.parameter, q.day, q.city_code, q.queued_at
+)
+INSERT INTO stage_queue SELECT * FROM claimed
+"""
+
+# Station-days of the claimed rows; a whole-station row (registry change, rebuild) stands for
+# every day the station has readings of (days whose readings retention dropped are kept).
+# A day's hours are the UTC hours that start in it; first_ts and end_ts bound their readings.
+EXPAND_DAYS = """
+WITH days AS (
+    SELECT DISTINCT station_id, parameter, day FROM stage_queue WHERE day IS NOT NULL
+    UNION
+    SELECT r.station_id, r.parameter, (time_bucket('1 hour', r.ts) AT TIME ZONE s.timezone)::date
+    FROM readings r JOIN stations s ON s.station_id = r.station_id
+    WHERE r.station_id IN (SELECT station_id FROM stage_queue WHERE day IS NULL)
+), bounds AS (
+    SELECT d.station_id, d.parameter, d.day,
+           d.day::timestamp AT TIME ZONE coalesce(s.timezone, 'UTC') AS lo,
+           (d.day + 1)::timestamp AT TIME ZONE coalesce(s.timezone, 'UTC') AS hi
+    FROM days d LEFT JOIN stations s ON s.station_id = d.station_id
+)
+INSERT INTO stage_days (station_id, parameter, day, first_ts, end_ts)
+SELECT station_id, parameter, day,
+       time_bucket('1 hour', lo - interval '1 microsecond') + interval '1 hour',
+       time_bucket('1 hour', hi - interval '1 microsecond') + interval '1 hour'
+FROM bounds
+"""
+
+SPAN_OF_DAYS = "SELECT min(day), max(day), count(*) FROM stage_days"
+
+# Sorted, hashed into LOCK_SLOTS advisory locks per level (classes 16727, 16728): a batch of
+# thousands of station-years holds at most 2 × 256 locks (PostgreSQL's lock table is shared
+# and small); two stages share a slot only rarely, and then one waits for the other.
+LOCK_SLOTS = 256
+LOCK_STATION_YEARS = """
+SELECT count(pg_advisory_xact_lock(16727, k)) FROM (
+    SELECT DISTINCT hashtext(station_id || '/' || extract(year FROM day)::int) & 255 AS k
+    FROM stage_days ORDER BY k) keys
+"""
+
+# City-days the batch changes: its air stations' days in their (current) cities, and for a
+# whole-station row, every daily value of the station in its former and its current city.
+EXPAND_CITY_DAYS = """
+INSERT INTO stage_city_days (city_code, parameter, day)
+SELECT s.city_code, k.parameter, k.day
+FROM stage_days k JOIN stations s ON s.station_id = k.station_id
+WHERE s.kind = 'air' AND s.city_code IS NOT NULL
+UNION
+SELECT c.city_code, d.parameter, d.day
+FROM stage_queue q
+JOIN readings_daily d ON d.station_id = q.station_id
+CROSS JOIN LATERAL (VALUES (q.city_code), ((SELECT s.city_code FROM stations s
+                                            WHERE s.station_id = q.station_id))) c(city_code)
+WHERE q.day IS NULL AND c.city_code IS NOT NULL
+"""
+
+LOCK_CITY_YEARS = """
+SELECT count(pg_advisory_xact_lock(16728, k)) FROM (
+    SELECT DISTINCT hashtext(city_code || '/' || extract(year FROM day)::int) & 255 AS k
+    FROM stage_city_days ORDER BY k) keys
+"""
+
+DELETE_STATION_DAYS = """
+DELETE FROM readings_daily d USING stage_days k
+WHERE d.station_id = k.station_id AND d.parameter = k.parameter AND d.day = k.day
+"""
+
+# HJ 663: the station's local day; its hours are the UTC hours that start in it. An hour is
+# valid with >= 45 minutes of data (readings × interval, or the hour's loaded coverage); the
+# day is the mean of its valid hourly means and valid with >= the parameter's daily hours.
+# Each day's readings are one index range scan (LATERAL: a nested loop over the keys).
+INSERT_STATION_DAYS = """
+WITH hours AS (
+    SELECT k.station_id, k.parameter, k.day, h.bucket, h.mean,
+           h.n * greatest(s.reading_interval_s, coalesce(c.coverage_s, 0)) >= %(hourly_min_s)s
+               AS valid
+    FROM stage_days k
+    JOIN stations s ON s.station_id = k.station_id
+    CROSS JOIN LATERAL (
+        SELECT time_bucket('1 hour', r.ts) AS bucket, avg(r.value) AS mean, count(*) AS n
+        FROM readings r
+        WHERE r.station_id = k.station_id AND r.parameter = k.parameter
+          AND r.ts >= k.first_ts AND r.ts < k.end_ts
+        GROUP BY 1
+    ) h
+    LEFT JOIN hourly_coverage c
+           ON c.station_id = k.station_id AND c.parameter = k.parameter AND c.bucket = h.bucket
+)
+INSERT INTO readings_daily (station_id, parameter, day, mean, min, max, valid_hours, hours, valid)
+SELECT h.station_id, h.parameter, h.day,
+       avg(h.mean) FILTER (WHERE h.valid), min(h.mean) FILTER (WHERE h.valid),
+       max(h.mean) FILTER (WHERE h.valid), count(*) FILTER (WHERE h.valid), count(*),
+       count(*) FILTER (WHERE h.valid) >= p.daily_min_hours
+FROM hours h JOIN parameters p ON p.parameter = h.parameter
+GROUP BY h.station_id, h.parameter, h.day, p.daily_min_hours
+"""
+
+# A late reading never replaces a newer "latest"; the newest reading of a station-parameter
+# lies in the latest day the batch touched.
+REFRESH_LATEST = """
+INSERT INTO latest_readings AS l (station_id, parameter, ts, value, received_at)
+SELECT k.station_id, k.parameter, r.ts, r.value, r.received_at
+FROM (SELECT DISTINCT ON (station_id, parameter) station_id, parameter, first_ts, end_ts
+      FROM stage_days ORDER BY station_id, parameter, day DESC) k
+CROSS JOIN LATERAL (
+    SELECT r.ts, r.value, r.received_at FROM readings r
+    WHERE r.station_id = k.station_id AND r.parameter = k.parameter
+      AND r.ts >= k.first_ts AND r.ts < k.end_ts
+    ORDER BY r.ts DESC LIMIT 1
+) r
+ON CONFLICT (station_id, parameter) DO UPDATE SET
+    ts = excluded.ts, value = excluded.value, received_at = excluded.received_at
+WHERE l.ts < excluded.ts
+"""
+
+DELETE_CITY_DAYS = """
+DELETE FROM city_daily c USING stage_city_days k
+WHERE c.city_code = k.city_code AND c.parameter = k.parameter AND c.day = k.day
+"""
+
+INSERT_CITY_DAYS = """
+INSERT INTO city_daily (city_code, parameter, day, mean, stations)
+SELECT k.city_code, k.parameter, k.day, avg(d.mean), count(*)
+FROM stage_city_days k
+JOIN stations s ON s.city_code = k.city_code AND s.kind = 'air'
+JOIN readings_daily d ON d.station_id = s.station_id AND d.parameter = k.parameter
+                     AND d.day = k.day AND d.valid
+GROUP BY k.city_code, k.parameter, k.day
+"""
+
+_MONTHS = ", ".join(
+    f"count(*) FILTER (WHERE extract(month FROM {{day}}) = {m})" for m in range(1, 13)
+)
+
+# The rules of the yearly statistics, as parameters: the HJ 663 percentile of each
+# parameter and the Grade II 24-hour limit of every GB 3095 version by date.
+_RULES = """
+fractions AS (
+    SELECT * FROM unnest(%(fraction_parameter)s::text[], %(fraction)s::float8[])
+        AS f(parameter, fraction)
+),
+limits AS (
+    SELECT * FROM unnest(%(limit_parameter)s::text[], %(limit_from)s::date[],
+                         %(limit_to)s::date[], %(limit_value)s::float8[])
+        AS l(parameter, d_from, d_to, value)
+)"""
+
+_STATISTICS = """
+avg({v}.mean), count(*),
+CASE WHEN f.fraction IS NOT NULL
+     THEN percentile_cont(coalesce(f.fraction, 0.5)) WITHIN GROUP (ORDER BY {v}.mean) END,
+count(*) FILTER (WHERE {v}.mean > l.value),
+ARRAY[{months}]"""
+
+_DAY_MONTHS = _MONTHS.format(day="d.day")
+_CITY_MONTHS = _MONTHS.format(day="c.day")
+
+DELETE_STATION_YEARS = """
+DELETE FROM station_yearly y
+USING (SELECT DISTINCT parameter, extract(year FROM day)::int AS year, station_id
+       FROM stage_days) k
+WHERE y.parameter = k.parameter AND y.year = k.year AND y.station_id = k.station_id
+"""
+
+INSERT_STATION_YEARS = f"""
+WITH {_RULES},
+keys AS (
+    SELECT DISTINCT k.parameter, extract(year FROM k.day)::int AS year, k.station_id
+    FROM stage_days k JOIN stations s ON s.station_id = k.station_id AND s.kind = 'air'
+)
+INSERT INTO station_yearly (parameter, year, station_id, mean, valid_days, percentile,
+                            days_over_limit, valid_days_by_month)
+SELECT k.parameter, k.year, k.station_id, {_STATISTICS.format(v="d", months=_DAY_MONTHS)}
+FROM keys k
+JOIN readings_daily d ON d.station_id = k.station_id AND d.parameter = k.parameter AND d.valid
+ AND d.day >= make_date(k.year, 1, 1) AND d.day <= make_date(k.year, 12, 31)
+LEFT JOIN fractions f ON f.parameter = k.parameter
+LEFT JOIN limits l ON l.parameter = k.parameter AND d.day BETWEEN l.d_from AND l.d_to
+GROUP BY k.parameter, k.year, k.station_id, f.fraction
+"""
+
+DELETE_CITY_YEARS = """
+DELETE FROM city_yearly y
+USING (SELECT DISTINCT parameter, extract(year FROM day)::int AS year, city_code
+       FROM stage_city_days) k
+WHERE y.parameter = k.parameter AND y.year = k.year AND y.city_code = k.city_code
+"""
+
+INSERT_CITY_YEARS = f"""
+WITH {_RULES},
+keys AS (
+    SELECT DISTINCT parameter, extract(year FROM day)::int AS year, city_code
+    FROM stage_city_days
+)
+INSERT INTO city_yearly (parameter, year, city_code, mean, valid_days, percentile,
+                         days_over_limit, valid_days_by_month, stations)
+SELECT k.parameter, k.year, k.city_code, {_STATISTICS.format(v="c", months=_CITY_MONTHS)},
+       max(c.stations)
+FROM keys k
+JOIN city_daily c ON c.city_code = k.city_code AND c.parameter = k.parameter
+ AND c.day >= make_date(k.year, 1, 1) AND c.day <= make_date(k.year, 12, 31)
+LEFT JOIN fractions f ON f.parameter = k.parameter
+LEFT JOIN limits l ON l.parameter = k.parameter AND c.day BETWEEN l.d_from AND l.d_to
+GROUP BY k.parameter, k.year, k.city_code, f.fraction
+"""
+
+# Surface-water sections' years the batch touched: each item's monthly means (mean of its
+# valid daily values) and worst value (largest daily value) of every month.
+WATER_MONTHS = """
+WITH keys AS (
+    SELECT DISTINCT extract(year FROM k.day)::int AS year, k.station_id, s.waterbody
+    FROM stage_days k JOIN stations s ON s.station_id = k.station_id
+    WHERE s.kind = 'surface_water'
+)
+SELECT k.year, k.station_id, k.waterbody, d.parameter, extract(month FROM d.day)::int,
+       avg(d.mean), max(d.max)
+FROM keys k
+LEFT JOIN readings_daily d ON d.station_id = k.station_id AND d.valid
+ AND d.day >= make_date(k.year, 1, 1) AND d.day <= make_date(k.year, 12, 31)
+GROUP BY 1, 2, 3, 4, 5
+ORDER BY 1, 2, 3, 4, 5
+"""
+
+# Water years of stations that are no longer sections (or no longer exist).
+DELETE_STALE_WATER_YEARS = """
+DELETE FROM water_yearly y
+USING (SELECT DISTINCT extract(year FROM day)::int AS year, station_id FROM stage_days) k
+WHERE y.year = k.year AND y.station_id = k.station_id
+  AND NOT EXISTS (SELECT 1 FROM stations s
+                  WHERE s.station_id = k.station_id AND s.kind = 'surface_water')
+"""
+
+UPSERT_WATER_YEAR = """
+INSERT INTO water_yearly (year, station_id, water_class, method, deciding, months_with_data,
+                          annual_means, monthly_means)
+VALUES (%s, %s, %s, %s, %s, %s, %s, %s)
+ON CONFLICT (year, station_id) DO UPDATE SET
+    water_class = excluded.water_class, method = excluded.method,
+    deciding = excluded.deciding, months_with_data = excluded.months_with_data,
+    annual_means = excluded.annual_means, monthly_means = excluded.monthly_means
+"""
+
+DELETE_WATER_YEAR = "DELETE FROM water_yearly WHERE year = %s AND station_id = %s"
+
+# The oldest change not yet reflected (None: none pending) and how many are pending.
+PENDING = "SELECT min(queued_at), count(*) FROM aggregation_queue"
+
+# Every reading committed before this instant is reflected in every derived level.
+AS_OF = "SELECT coalesce(min(queued_at), now()) FROM aggregation_queue"
+
+RULES_OF = "SELECT fingerprint FROM aggregation_rules WHERE level = %s"
+SET_RULES = """
+INSERT INTO aggregation_rules (level, fingerprint) VALUES (%s, %s)
+ON CONFLICT (level) DO UPDATE SET fingerprint = excluded.fingerprint
+"""
+# Every station, to recompute its levels by new rules.
+QUEUE_EVERY_STATION = """
+INSERT INTO aggregation_queue (station_id) SELECT station_id FROM stations ORDER BY station_id
+"""
+
+
+@dataclass(frozen=True)
+class YearlyRules:
+    """What the yearly statistics are judged by, as the statements take it."""
+
+    fractions: dict[str, float]  # parameter -> percentile fraction (0..1)
+    # (parameter, first day, last day, Grade II 24-hour limit or None)
+    daily_limits: Sequence[tuple[str, date, date, float | None]]
+
+    def params(self) -> dict[str, Any]:
+        return {
+            "fraction_parameter": list(self.fractions),
+            "fraction": list(self.fractions.values()),
+            "limit_parameter": [p for p, _, _, _ in self.daily_limits],
+            "limit_from": [f for _, f, _, _ in self.daily_limits],
+            "limit_to": [t for _, _, t, _ in self.daily_limits],
+            "limit_value": [v for _, _, _, v in self.daily_limits],
+        }
+
+
+@dataclass(frozen=True)
+class Claimed:
+    """A claimed batch: queue rows, station-days, the oldest queued_at among them."""
+
+    rows: int
+    days: int
+    oldest: datetime | None
+
+
+@dataclass(frozen=True)
+class WaterMonth:
+    """An item's monthly mean and worst value of a section-year (item None: no data)."""
+
+    year: int
+    station_id: str
+    waterbody: str | None
+    parameter: str | None
+    month: int | None
+    mean: float | None
+    worst: float | None
+
+
+def prepare_connection(conn: psycopg.Connection) -> None:
+    """Create the stage's per-connection tables."""
+    conn.execute(_TEMP_TABLES)
+    conn.commit()
+
+
+def tune(conn: psycopg.Connection) -> None:
+    """Settings of a batch's transaction (they end with it): its sorts and hashes of a few
+    thousand keys in memory; no JIT compile time."""
+    conn.execute("SET LOCAL work_mem = '64MB'; SET LOCAL jit = off")
+
+
+def claim(conn: psycopg.Connection, limit: int, stations: int) -> Claimed:
+    """Claim up to ``limit`` station-day rows and ``stations`` whole-station rows of the
+    queue (inside the caller's transaction: they are deleted when it commits, and back in the
+    queue if it does not) and expand them to station-days."""
+    conn.execute(CLAIM, {"limit": limit, "stations": stations})
+    row = conn.execute("SELECT count(*), min(queued_at) FROM stage_queue").fetchone()
+    assert row is not None
+    if not row[0]:
+        return Claimed(0, 0, None)
+    conn.execute(EXPAND_DAYS)
+    conn.execute("ANALYZE stage_days")
+    span = conn.execute(SPAN_OF_DAYS).fetchone()
+    assert span is not None
+    return Claimed(int(row[0]), int(span[2]), row[1])
+
+
+def claimed_rows(conn: psycopg.Connection) -> list[tuple[str, str | None, date | None]]:
+    """(station, parameter, day) of the queue rows the batch claimed."""
+    return [
+        (row[0], row[1], row[2])
+        for row in conn.execute("SELECT station_id, parameter, day FROM stage_queue")
+    ]
+
+
+def refresh_station_days(conn: psycopg.Connection, hourly_min_s: int) -> None:
+    """Lock the batch's station-years and recompute its station-days and latest values."""
+    conn.execute(LOCK_STATION_YEARS)
+    conn.execute(DELETE_STATION_DAYS)
+    conn.execute(INSERT_STATION_DAYS, {"hourly_min_s": hourly_min_s})
+    conn.execute(REFRESH_LATEST)
+
+
+def refresh_station_years(conn: psycopg.Connection, rules: YearlyRules) -> None:
+    """Recompute the air stations' yearly statistics of the batch's station-years (their
+    locks are held since refresh_station_days)."""
+    conn.execute(DELETE_STATION_YEARS)
+    conn.execute(INSERT_STATION_YEARS, rules.params())
+
+
+def refresh_cities(conn: psycopg.Connection, rules: YearlyRules) -> None:
+    """Lock the batch's city-years, recompute their city-days, then their yearly statistics."""
+    conn.execute(EXPAND_CITY_DAYS)
+    conn.execute(LOCK_CITY_YEARS)
+    conn.execute(DELETE_CITY_DAYS)
+    conn.execute(INSERT_CITY_DAYS)
+    conn.execute(DELETE_CITY_YEARS)
+    conn.execute(INSERT_CITY_YEARS, rules.params())
+
+
+def water_months(conn: psycopg.Connection) -> list[WaterMonth]:
+    """The monthly values of every item of the section-years the batch touched."""
+    conn.execute(DELETE_STALE_WATER_YEARS)
+    return [WaterMonth(*row) for row in conn.execute(WATER_MONTHS)]
+
+
+@dataclass(frozen=True)
+class WaterYearRow:
+    year: int
+    station_id: str
+    water_class: int | None
+    method: str
+    deciding: list[str]
+    months_with_data: int
+    annual_means: dict[str, float]
+    monthly_means: dict[str, list[float | None]]
+
+
+def save_water_years(conn: psycopg.Connection, rows: Sequence[WaterYearRow]) -> None:
+    """Store section-years; a section-year without data is removed."""
+    with conn.cursor() as cur:
+        kept = [r for r in rows if r.months_with_data]
+        cur.executemany(
+            UPSERT_WATER_YEAR,
+            [
+                (
+                    r.year,
+                    r.station_id,
+                    r.water_class,
+                    r.method,
+                    r.deciding,
+                    r.months_with_data,
+                    Jsonb(r.annual_means),
+                    Jsonb(r.monthly_means),
+                )
+                for r in kept
+            ],
+        )
+        cur.executemany(
+            DELETE_WATER_YEAR, [(r.year, r.station_id) for r in rows if not r.months_with_data]
+        )
+
+
+def pending(conn: psycopg.Connection) -> tuple[datetime | None, int]:
+    """The oldest pending change's queued_at (None: nothing pending) and how many are pending."""
+    row = conn.execute(PENDING).fetchone()
+    assert row is not None
+    return row[0], int(row[1])
+
+
+def as_of(conn: psycopg.Connection) -> datetime:
+    """The instant before which every committed reading is reflected in the derived levels
+    (take it before reading them)."""
+    row = conn.execute(AS_OF).fetchone()
+    assert row is not None
+    return row[0]
+
+
+def rules_fingerprint(conn: psycopg.Connection, level: str) -> str | None:
+    row = conn.execute(RULES_OF, (level,)).fetchone()
+    return None if row is None else str(row[0])
+
+
+def record_rules(conn: psycopg.Connection, level: str, fingerprint: str, rebuild: bool) -> None:
+    """Record the rules ``fingerprint`` of ``level``; ``rebuild``: also queue every station."""
+    with conn.transaction():
+        if rebuild:
+            conn.execute(QUEUE_EVERY_STATION)
+        conn.execute(SET_RULES, (level, fingerprint))
