@@ -4,10 +4,12 @@ the pipeline ingests a sustained background load.
     .venv/bin/python bench/alerts.py --rate 10000 --seconds 30
 
 Starts a private PostgreSQL+TimescaleDB and Mosquitto, the ingest worker (``python -m
-ingest``) and the alert delivery worker (``python -m alerts``), a local webhook receiver, and
-background publishers at ``--rate`` readings/s (batch payloads). Every ``--probe-every``
-seconds a probe station publishes a breaching reading (and then a clearing one); the time to
-its ``firing`` webhook is one sample. Prints p50/p95/p99/max and the load actually ingested.
+ingest``), the aggregation stage (``python -m ingest.aggregation``, ``--stages``, as deployed:
+it competes for the same cores) and the alert delivery worker (``python -m alerts``), a local
+webhook receiver, and background publishers at ``--rate`` readings/s (batch payloads). Every
+``--probe-every`` seconds a probe station publishes a breaching reading (and then a clearing
+one); the time to its ``firing`` webhook is one sample. Prints p50/p95/p99/max and the load
+actually ingested.
 """
 
 from __future__ import annotations
@@ -126,6 +128,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--publishers", type=int, default=2)
     parser.add_argument("--probe-every", type=float, default=0.5, help="seconds between probes")
     parser.add_argument("--workers", type=int, default=1, help="ingest workers")
+    parser.add_argument(
+        "--stages", type=int, default=1, help="aggregation stages beside them (default 1)"
+    )
     args = parser.parse_args(argv)
 
     work = Path(tempfile.mkdtemp(prefix="airwater-bench-alerts-"))
@@ -175,6 +180,17 @@ def main(argv: list[str] | None = None) -> int:
                         stdout=log,
                         stderr=subprocess.STDOUT,
                         env={**env, "AIRWATER_INGEST_CLIENT_ID": f"bench-ingest-{i}"},
+                    )
+                )
+        for i in range(args.stages):
+            with open(logs / f"aggregate-{i}.log", "wb") as log:
+                processes.append(
+                    subprocess.Popen(
+                        [sys.executable, "-m", "ingest.aggregation"],
+                        cwd=ROOT,
+                        stdout=log,
+                        stderr=subprocess.STDOUT,
+                        env=env,
                     )
                 )
         with open(logs / "alerts.log", "wb") as log:
@@ -269,8 +285,8 @@ def main(argv: list[str] | None = None) -> int:
         console.print(f"dead letters: {dead[0] if dead else 0}")
         console.print(
             f"background: {args.rate:,.0f} readings/s asked, {args.per_message} per "
-            f"message, {args.publishers} publishers, {args.workers} ingest worker(s); "
-            f"logs in {logs}"
+            f"message, {args.publishers} publishers, {args.workers} ingest worker(s), "
+            f"{args.stages} aggregation stage(s); logs in {logs}"
         )
         return 0 if latencies and not missing else 1
     finally:

@@ -17,10 +17,11 @@ through the real pipeline: a private PostgreSQL+TimescaleDB and Mosquitto in a t
 folder, one ``python -m ingest`` worker, a QoS-1 publisher with a small in-flight window. Each
 message is then accounted for against the validator run in process (the oracle): all its
 readings stored, its dead letters kept with its topic and payload, nothing else, nothing twice;
-the rollups equal a recomputation and the worker is alive, started once. Prints the figures and
+once the aggregation stage has drained the queue (in process, after the run) every derived
+level equals a recomputation, and the worker is alive, started once. Prints the figures and
 exits 1 if anything is unaccounted for. AIRWATER_DATABASE_URL / AIRWATER_MQTT_URL (a broker on
 127.0.0.1) point it at existing services instead, only with ``--yes``: it TRUNCATEs the
-readings, rollup and dead-letter tables there and registers the fuzz stations.
+readings, derived-level, queue and dead-letter tables there and registers the fuzz stations.
 """
 
 from __future__ import annotations
@@ -62,7 +63,20 @@ from tests.fuzz_support import (  # noqa: E402
 )
 from tests.support import Publisher, Worker, wait_until_consuming, worker_totals  # noqa: E402
 
-DATA_TABLES = ("readings", "readings_hourly", "readings_daily", "latest_readings", "dead_letters")
+# Raw readings, every level the aggregation stage keeps (readings_hourly is a view over
+# readings since 0008) and its queue.
+DATA_TABLES = (
+    "readings",
+    "hourly_coverage",
+    "readings_daily",
+    "latest_readings",
+    "aggregation_queue",
+    "city_daily",
+    "station_yearly",
+    "city_yearly",
+    "water_yearly",
+    "dead_letters",
+)
 
 
 def run(examples: int, seed: int | None) -> tuple[Tally, list[str]]:

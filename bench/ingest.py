@@ -14,12 +14,20 @@ than the subscriber side. With ``--profile`` one more pipeline run is recorded w
 threads of the worker, wall-clock including waits) or pyinstrument (main thread only), and the
 top frames are printed and saved.
 
+The pipeline's figure is the commit path (readings stored, their station-days queued). The
+aggregation stage (``python -m ingest.aggregation``, ``--stages`` processes) runs beside the
+workers in every pipeline run, and its lag is reported: ``now() - the oldest queued change``
+sampled every 0.5 s from the first publish until the queue is empty (p50, p99, max), and the
+time from the publishers' last PUBACK (and from the last reading stored) to an empty queue.
+One more run publishes the same readings paced at ``--rate`` readings/s (default 10,000): the
+stage's lag at a steady rate rather than under a burst.
+
 Run it from the project root:  .venv/bin/python bench/ingest.py --readings 200000
 
 By default a private PostgreSQL+TimescaleDB and a private Mosquitto are started in a temporary
 folder and stopped at the end. AIRWATER_DATABASE_URL / AIRWATER_MQTT_URL point the benchmark at
-existing services instead; it then TRUNCATEs the readings, rollup and dead-letter tables and
-registers its own stations, so it refuses to run against them without ``--yes``.
+existing services instead; it then TRUNCATEs the readings, derived-level, queue and dead-letter
+tables and registers its own stations, so it refuses to run against them without ``--yes``.
 """
 
 from __future__ import annotations
@@ -66,11 +74,31 @@ from rich.progress import (  # noqa: E402
 )
 from rich.table import Table  # noqa: E402
 
+from bench.stage import (  # noqa: E402
+    LAG_SAMPLE_S,
+    LagSampler,
+    percentile,
+    record_rules,
+    stage_processes,
+)
 from core.settings import MqttTarget  # noqa: E402
 
 console = Console(highlight=False, width=None if sys.stdout.isatty() else 160)
 
-DATA_TABLES = ("readings", "readings_hourly", "readings_daily", "latest_readings", "dead_letters")
+# Raw readings, every level the aggregation stage keeps (readings_hourly is a view over
+# readings since 0008) and its queue.
+DATA_TABLES = (
+    "readings",
+    "hourly_coverage",
+    "readings_daily",
+    "latest_readings",
+    "aggregation_queue",
+    "city_daily",
+    "station_yearly",
+    "city_yearly",
+    "water_yearly",
+    "dead_letters",
+)
 CST = timezone(timedelta(hours=8))
 PROBE_STATION = "BENCH-PROBE"
 READINGS_TOPIC = "stations/{}/readings"
@@ -291,9 +319,12 @@ def _publisher_process(
     ready: Any,
     go: Any,
     results: Any,
+    duration: float = 0.0,
 ) -> None:
-    """Publish this process's share at QoS 1 with at most ``window`` messages in flight."""
+    """Publish this process's share at QoS 1 with at most ``window`` messages in flight;
+    ``duration`` > 0 paces it evenly over that many seconds (else as fast as it can)."""
     messages = build_messages(workload, station_indexes, k)
+    per_s = len(messages) / duration if duration > 0 else 0.0
     client = paho_client(f"bench-pub-{os.getpid()}-{index}", auth)
     client.max_inflight_messages_set(window)  # paho queues the rest and sends on PUBACK
     client.max_queued_messages_set(0)
@@ -326,6 +357,10 @@ def _publisher_process(
         if sent - acked >= MAX_QUEUED:
             while sent - acked >= MAX_QUEUED // 2:
                 time.sleep(0.001)
+        if per_s:  # on an absolute schedule: a late wake-up is caught up, not carried over
+            ahead = started + sent / per_s - time.time()
+            if ahead > 0:
+                time.sleep(ahead)
         client.publish(topic, payload, qos=1)
     ok = done.wait(timeout=1800) if messages else True
     finished = time.time()
@@ -397,7 +432,8 @@ class PublishResult:
 class Publishers:
     """``--publishers`` processes, each with a slice of the stations, ready before ``go()``."""
 
-    def __init__(self, ctx: Any, bench: Bench, k: int) -> None:
+    def __init__(self, ctx: Any, bench: Bench, k: int, rate: float = 0.0) -> None:
+        """``rate`` > 0: all publishers together pace the workload at that many readings/s."""
         self.ctx = ctx
         self.ready = ctx.Queue()
         self.results = ctx.Queue()
@@ -419,6 +455,7 @@ class Publishers:
                     self.ready,
                     self.go_event,
                     self.results,
+                    bench.workload.readings / rate if rate > 0 else 0.0,
                 ),
                 daemon=True,
             )
@@ -460,6 +497,24 @@ class Publishers:
 
 
 # --------------------------------------------------------------------------------------------
+# The aggregation stage's lag
+# --------------------------------------------------------------------------------------------
+@dataclass
+class StageLag:
+    """The stage's lag during one pipeline run: ``now() - oldest queued change`` every
+    LAG_SAMPLE_S from the first publish until the queue was empty (0 while it was empty)."""
+
+    samples: list[float]  # seconds
+    most_queued: int  # queue rows at the fullest sample
+    after_publish: float | None  # s from the publishers' last PUBACK to an empty queue
+    after_stored: float | None  # s from the last reading stored to an empty queue
+    cpu: float  # CPU seconds of the stage process(es) from the first publish to the end
+
+    def pct(self, p: float) -> float:
+        return percentile(self.samples, p)
+
+
+# --------------------------------------------------------------------------------------------
 # Results
 # --------------------------------------------------------------------------------------------
 @dataclass
@@ -471,8 +526,10 @@ class Figure:
     note: str = ""
     cpu: dict[str, float] = field(default_factory=dict)
     publish: PublishResult | None = None
-    kind: str = ""  # "copy", "broker", "pipeline" for the verdict
+    kind: str = ""  # "copy", "broker", "pipeline" for the verdict; "paced", "profiled"
     k: int = 0
+    lag: StageLag | None = None
+    rate_offered: float = 0.0  # readings/s the publishers were paced at (0: unpaced)
 
     @property
     def rate(self) -> float:
@@ -511,6 +568,7 @@ class Bench:
         self.run_id = f"{os.getpid()}"
         self.profile_summary = ""
         self.writer_steps: dict[int, tuple[float, dict[str, float]]] = {}
+        self.notes: list[str] = []
 
     @property
     def mqtt(self) -> MqttTarget:
@@ -565,17 +623,21 @@ class Bench:
             ]
             upsert_stations(conn, stations)
         self.truncate()
+        # after the TRUNCATE: a stage finding other rules queues every station, now empty
+        record_rules(self.database_url)
 
     def truncate(self) -> None:
         with psycopg.connect(self.database_url, autocommit=True) as conn:
             conn.execute(f"TRUNCATE {', '.join(DATA_TABLES)}")
 
     def cpu_groups(
-        self, worker_pids: list[int] | None = None
+        self, worker_pids: list[int] | None = None, stage_pids: list[int] | None = None
     ) -> dict[str, Callable[[], list[int]]]:
         groups: dict[str, Callable[[], list[int]]] = {}
         if worker_pids:
             groups["worker"] = lambda: list(worker_pids)
+        if stage_pids:
+            groups["aggregation"] = lambda: list(stage_pids)
         if self.broker_pid is not None:
             pid = self.broker_pid
             groups["mosquitto"] = lambda: [pid]
@@ -664,7 +726,7 @@ class Bench:
                 f"   storage.writer.write_batch, {size:,}-row batches",
                 len(rows),
                 seconds,
-                note="no MQTT: COPY to staging, INSERT … ON CONFLICT, rollups, commit",
+                note="no MQTT: COPY to staging, INSERT … ON CONFLICT + queue, commit",
             )
         )
         self.truncate()
@@ -920,28 +982,60 @@ class Bench:
         if spy.returncode not in (0, -signal.SIGINT):
             console.print(f"[yellow]py-spy: {err.decode(errors='replace')[-500:]}")
 
-    def pipeline(self, k: int, profiler: str | None = None) -> None:
-        label = f"k{k}" + (f"-{profiler}" if profiler else "")
+    def wait_until_drained(self, conn: psycopg.Connection, bar: Progress) -> float | None:
+        """Wall clock at which the aggregation queue was first seen empty (polled every
+        0.1 s), None if it was not empty within ``--timeout``."""
+        from storage.aggregation import pending
+
+        queued = most = pending(conn)[1]
+        task = bar.add_task("aggregation queue drained", total=max(most, 1), rate="")
+        deadline = time.monotonic() + self.args.timeout
+        while queued and time.monotonic() < deadline:
+            time.sleep(0.1)
+            queued = pending(conn)[1]
+            most = max(most, queued)
+            bar.update(task, total=most, completed=most - queued)
+        bar.update(task, completed=max(most, 1), rate="" if queued else "empty")
+        return None if queued else time.time()
+
+    def pipeline(self, k: int, profiler: str | None = None, rate: float = 0.0) -> None:
+        """Publish the workload through ``python -m ingest`` (with the aggregation stages
+        running) until every reading is stored; ``rate`` > 0 paces the publishers."""
+        label = (
+            f"k{k}" + (f"-{profiler}" if profiler else "") + (f"-rate{rate:.0f}" if rate else "")
+        )
         total = self.workload.readings
         raw_profile = self.out_dir / f"profile-{label}.raw.txt"
         self.truncate()
         spy: subprocess.Popen | None = None
+        lag: StageLag | None = None
         with (
             self.workers(label, pyinstrument=profiler == "pyinstrument") as procs,
-            Publishers(self.ctx, self, k) as pubs,
+            stage_processes(
+                self.database_url, self.args.stages, self.out_dir, label
+            ) as stage_procs,
+            Publishers(self.ctx, self, k, rate) as pubs,
             psycopg.connect(self.database_url, autocommit=True) as conn,
         ):
             if profiler == "py-spy":
                 # attached only now, so the profile covers little besides the measured run
                 spy = self.start_py_spy(procs[0].pid, raw_profile)
                 time.sleep(0.5)
+            stage_pids = [p.pid for p in stage_procs]
             with self.progress() as bar:
-                meter = CpuMeter(self.cpu_groups([p.pid for p in procs]))
+                meter = CpuMeter(self.cpu_groups([p.pid for p in procs], stage_pids))
+                stage_meter = CpuMeter({"aggregation": lambda: list(stage_pids)})
+                sampler = LagSampler(self.database_url) if stage_procs else None
                 name = "pipeline" + (f" ({profiler})" if profiler else "")
+                if rate:
+                    name += f" at {rate:,.0f}/s"
                 task = bar.add_task(f"{name}, {k}/message", total=total, rate="")
                 meter.start()
+                stage_meter.start()
                 t0 = pubs.go()
-                deadline = time.monotonic() + self.args.timeout
+                if sampler is not None:
+                    sampler.start()
+                deadline = time.monotonic() + self.args.timeout + (total / rate if rate else 0)
                 stored = 0
                 while stored < total and time.monotonic() < deadline:
                     time.sleep(0.1)
@@ -952,20 +1046,41 @@ class Bench:
                         break
                 end = time.time()
                 cpu = meter.stop()
+                drained_at = self.wait_until_drained(conn, bar) if sampler is not None else None
+                stage_cpu = stage_meter.stop()["aggregation"]
+                if sampler is not None:
+                    sampler.stop()
             if spy is not None:
                 self.stop_py_spy(spy)
             published = pubs.collect()
             dead = conn.execute("SELECT count(*) FROM dead_letters").fetchone()
+            if sampler is not None:
+                if sampler.error is not None:
+                    self.notes.append(f"{label}: the lag sampler failed: {sampler.error!r}")
+                lag = StageLag(
+                    samples=sampler.samples,
+                    most_queued=sampler.most_queued,
+                    after_publish=None
+                    if drained_at is None
+                    else max(0.0, drained_at - published.publish_end),
+                    after_stored=None if drained_at is None else max(0.0, drained_at - end),
+                    cpu=stage_cpu,
+                )
+                if any(p.poll() is not None for p in stage_procs):
+                    self.notes.append(f"{label}: an aggregation stage exited during the run")
         notes = []
         if stored != total:
             notes.append(f"INCOMPLETE: {stored:,} of {total:,}")
         if dead and dead[0]:
             notes.append(f"{dead[0]} dead letters")
         notes.append(f"publishers done after {published.seconds:.1f} s")
+        if lag is not None and lag.after_stored is None:
+            notes.append(f"aggregation queue not empty within {self.args.timeout:.0f} s")
         workers = f", {self.args.workers} workers" if self.args.workers > 1 else ""
+        paced = f", paced at {rate:,.0f} readings/s" if rate else ""
         self.figures.append(
             Figure(
-                f"C. pipeline, {k} reading(s)/message{workers}"
+                f"C. pipeline, {k} reading(s)/message{workers}{paced}"
                 + (f" under {profiler}" if profiler else ""),
                 stored,
                 end - t0,
@@ -977,8 +1092,10 @@ class Bench:
                     "other processes": meter.others({**cpu, "publishers": published.cpu}),
                 },
                 publish=published,
-                kind="pipeline" if profiler is None else "profiled",
+                kind="profiled" if profiler else ("paced" if rate else "pipeline"),
                 k=k,
+                lag=lag,
+                rate_offered=rate,
             )
         )
         if profiler == "py-spy" and raw_profile.exists():
@@ -1036,6 +1153,7 @@ class Bench:
                 f"[{'green' if share >= 50 else 'red'}]{share:.0f} %",
             )
         console.print(verdict)
+        self.report_lag()
         disturbed = [
             f"{f.name.strip()} ({100 * f.cpu['other processes'] / f.seconds:.0f}%)"
             for f in self.figures
@@ -1059,7 +1177,46 @@ class Bench:
             console.print(steps_table)
         if self.profile_summary:
             console.print(self.profile_summary)
+        for note in self.notes:
+            console.print(f"[yellow]{note}")
         console.print(f"logs and profiles in {self.out_dir}")
+
+    def report_lag(self) -> None:
+        runs = [f for f in self.figures if f.lag is not None]
+        if not runs:
+            if self.args.stages == 0:
+                console.print("No aggregation stage ran (--stages 0): commit path only.")
+            return
+        table = Table(
+            title=f"aggregation stage lag ({self.args.stages} stage(s)): now − oldest queued "
+            f"change, every {LAG_SAMPLE_S:g} s from the first publish until the queue is empty"
+        )
+        for column in ("run", "offered", "stored readings/s", "samples", "lag p50", "lag p99",
+                       "lag max", "most queued", "empty after last PUBACK",
+                       "empty after last stored", "stage process CPU"):  # fmt: skip
+            table.add_column(column, justify="left" if column == "run" else "right")
+
+        def seconds(value: float | None) -> str:
+            return "not empty" if value is None else f"{value:.2f} s"
+
+        for f in runs:
+            lag = f.lag
+            assert lag is not None
+            span = f.seconds + (lag.after_stored or 0.0)
+            table.add_row(
+                f"{f.k}/message" + (" (profiled)" if f.kind == "profiled" else ""),
+                f"{f.rate_offered:,.0f}/s" if f.rate_offered else "unpaced",
+                f"{f.rate:,.0f}",
+                str(len(lag.samples)),
+                f"{lag.pct(50):.2f} s" if lag.samples else "–",
+                f"{lag.pct(99):.2f} s" if lag.samples else "–",
+                f"{max(lag.samples):.2f} s" if lag.samples else "–",
+                f"{lag.most_queued:,}",
+                seconds(lag.after_publish),
+                seconds(lag.after_stored),
+                f"{100 * lag.cpu / span:.0f} %" if span > 0 else "",
+            )
+        console.print(table)
 
 
 # --------------------------------------------------------------------------------------------
@@ -1131,8 +1288,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         prog="bench/ingest.py",
         description=__doc__.split("\n\n")[0] if __doc__ else None,
         epilog="Figures: A = raw COPY limit, B = raw broker limit (publish -> plain subscriber), "
-        "C = pipeline (publish -> python -m ingest -> committed). Indented rows are components "
-        "measured without the rest, to show where the time goes.",
+        "C = pipeline (publish -> python -m ingest -> committed, the aggregation stage running "
+        "beside it; its lag in a table of its own). Indented rows are components measured "
+        "without the rest, to show where the time goes.",
     )
     parser.add_argument("--readings", type=int, default=200_000, help="N (default 200,000)")
     parser.add_argument("--stations", type=int, default=100, help="air stations (default 100)")
@@ -1159,6 +1317,22 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--batch-ms", type=int, default=200, help="worker batch time (default 200)")
     parser.add_argument(
+        "--stages",
+        type=int,
+        default=1,
+        help="aggregation stage processes running during every pipeline run (default 1; "
+        "0 = commit path only, no lag figures)",
+    )
+    parser.add_argument(
+        "--rate",
+        type=float,
+        nargs="+",
+        default=[10_000],
+        metavar="R",
+        help="paced pipeline runs: the publishers spread the N readings evenly at R "
+        "readings/s, with the first K (default: 10000; skip with --skip paced)",
+    )
+    parser.add_argument(
         "--profile",
         choices=["py-spy", "pyinstrument", "none"],
         default="py-spy"
@@ -1173,7 +1347,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--skip",
         nargs="+",
         default=[],
-        choices=["copy", "broker", "pipeline", "components", "publishers"],
+        choices=["copy", "broker", "pipeline", "paced", "components", "publishers"],
         help="parts to leave out",
     )
     parser.add_argument("--timeout", type=float, default=600, help="seconds per run (default 600)")
@@ -1189,6 +1363,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if min(args.readings, args.stations, args.publishers, args.window, args.workers) < 1:
         parser.error("--readings, --stations, --publishers, --window, --workers must be positive")
+    if args.stages < 0 or any(r <= 0 for r in args.rate):
+        parser.error("--stages must be ≥ 0 and --rate positive")
     if any(k < 1 for k in args.readings_per_message):
         parser.error("--readings-per-message must be positive")
     return args
@@ -1217,7 +1393,8 @@ def main(argv: list[str] | None = None) -> int:
     bench.out_dir.mkdir(parents=True, exist_ok=True)
     console.print(
         f"airwater ingest benchmark: {args.readings:,} readings, {args.stations} stations, "
-        f"{os.cpu_count()} CPUs, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC"
+        f"{args.stages} aggregation stage(s), {os.cpu_count()} CPUs, "
+        f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC"
     )
     console.print(f"code: {code_state()}")
     with bench.stack:
@@ -1235,6 +1412,9 @@ def main(argv: list[str] | None = None) -> int:
                 bench.writer_only(k)
             if "pipeline" not in args.skip:
                 bench.pipeline(k)
+        if "paced" not in args.skip:
+            for rate in args.rate:
+                bench.pipeline(args.readings_per_message[0], rate=rate)
         if args.profile != "none" and "pipeline" not in args.skip:
             bench.pipeline(args.readings_per_message[0], profiler=args.profile)
         bench.report()
