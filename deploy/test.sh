@@ -12,4 +12,4 @@ echo "[test] ruff" >&2
 echo "[test] mypy" >&2
 "$VENV/bin/mypy" .
 echo "[test] pytest" >&2
-exec "$VENV/bin/pytest" -p no:cacheprovider "$@"
+exec "$VENV/bin/pytest" -p no:cacheprovider --durations=20 "$@"
