@@ -47,6 +47,7 @@ import psycopg  # noqa: E402
 from hypothesis import HealthCheck, Phase, given, settings  # noqa: E402
 
 from core.settings import MqttTarget  # noqa: E402
+from storage.aggregation import STAGE_TABLES  # noqa: E402
 from tests.fuzz_support import (  # noqa: E402
     AIR,
     HEAVY_PAYLOADS,
@@ -63,20 +64,8 @@ from tests.fuzz_support import (  # noqa: E402
 )
 from tests.support import Publisher, Worker, wait_until_consuming, worker_totals  # noqa: E402
 
-# Raw readings, every level the aggregation stage keeps (readings_hourly is a view over
-# readings since 0008) and its queue.
-DATA_TABLES = (
-    "readings",
-    "hourly_coverage",
-    "readings_daily",
-    "latest_readings",
-    "aggregation_queue",
-    "city_daily",
-    "station_yearly",
-    "city_yearly",
-    "water_yearly",
-    "dead_letters",
-)
+# Raw readings, everything the aggregation stage keeps, dead letters.
+DATA_TABLES = ("readings", *STAGE_TABLES, "dead_letters")
 
 
 def run(examples: int, seed: int | None) -> tuple[Tally, list[str]]:

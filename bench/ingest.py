@@ -82,23 +82,12 @@ from bench.stage import (  # noqa: E402
     stage_processes,
 )
 from core.settings import MqttTarget  # noqa: E402
+from storage.aggregation import STAGE_TABLES  # noqa: E402
 
 console = Console(highlight=False, width=None if sys.stdout.isatty() else 160)
 
-# Raw readings, every level the aggregation stage keeps (readings_hourly is a view over
-# readings since 0008) and its queue.
-DATA_TABLES = (
-    "readings",
-    "hourly_coverage",
-    "readings_daily",
-    "latest_readings",
-    "aggregation_queue",
-    "city_daily",
-    "station_yearly",
-    "city_yearly",
-    "water_yearly",
-    "dead_letters",
-)
+# Raw readings, everything the aggregation stage keeps, dead letters.
+DATA_TABLES = ("readings", *STAGE_TABLES, "dead_letters")
 CST = timezone(timedelta(hours=8))
 PROBE_STATION = "BENCH-PROBE"
 READINGS_TOPIC = "stations/{}/readings"

@@ -72,37 +72,16 @@ import psycopg  # noqa: E402
 from bench.stage import Drained, LagSampler, drain, record_rules, stage_processes  # noqa: E402
 from simulators.geography import CITIES  # noqa: E402
 from standards.water import DO_LOWER_LIMITS, TP_LIMITS, UPPER_LIMITS  # noqa: E402
+from storage.aggregation import STAGE_TABLES  # noqa: E402
 
 NATIONAL_STATIONS = 1734
 NATIONAL_CITIES = 339
 NATIONAL_SECTIONS = 3641
 BEIJING = ZoneInfo("Asia/Shanghai")
-# Raw readings, every level the aggregation stage keeps (readings_hourly is a view over
-# readings since 0008) and its queue.
-DATA_TABLES = (
-    "readings",
-    "hourly_coverage",
-    "readings_daily",
-    "latest_readings",
-    "aggregation_queue",
-    "city_daily",
-    "station_yearly",
-    "city_yearly",
-    "water_yearly",
-    "dead_letters",
-)
+# Raw readings, everything the aggregation stage keeps, dead letters.
+DATA_TABLES = ("readings", *STAGE_TABLES, "dead_letters")
 # Sized after the load: the raw readings, the derived levels, the queue.
-SIZED_TABLES = (
-    "readings",
-    "readings_daily",
-    "city_daily",
-    "station_yearly",
-    "city_yearly",
-    "water_yearly",
-    "latest_readings",
-    "aggregation_queue",
-    "hourly_coverage",
-)
+SIZED_TABLES = ("readings", *STAGE_TABLES)
 SIZE_AIM_MIB_PER_MILLION = 150  # raw readings and every derived level, per million readings
 AIR_REPORT_AIM_MS = 50  # p95 of the national air report (issue 14), also during live ingest
 WATER_REPORT_AIM_MS = 100

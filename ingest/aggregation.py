@@ -24,7 +24,7 @@ import time
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import psycopg
@@ -35,7 +35,7 @@ from core.settings import Settings
 from reports.water import section_year
 from schemas.payloads import Reason
 from standards import limits, validity, water
-from standards.limits import LIMIT_SETS
+from standards.limits import days_judged
 from standards.parameters import CATALOGUE
 from standards.validity import ANNUAL_PERCENTILE, HOURLY_MIN_MINUTES
 from storage import aggregation as levels
@@ -78,9 +78,7 @@ def yearly_rules() -> levels.YearlyRules:
     fractions = {p: ANNUAL_PERCENTILE[p][1] / 100 for p in air if p in ANNUAL_PERCENTILE}
     daily_limits = []
     for parameter in air:
-        for index, limit_set in enumerate(LIMIT_SETS):
-            first = date.min if index == 0 else limit_set.in_force_from
-            last = limit_set.in_force_to or date.max
+        for first, last, limit_set in days_judged():
             daily_limits.append((parameter, first, last, limit_set.limit(parameter, "24h", 2)))
     return levels.YearlyRules(fractions, daily_limits)
 

@@ -12,7 +12,7 @@ import psycopg
 
 from reports.coverage import coverage, coverage_of
 from schemas.reports import AirAnnual, AirReport, AirTrendPoint
-from standards.limits import LIMIT_SETS, complies, limit_set_for_period
+from standards.limits import complies, days_judged, limit_set_for_period
 from standards.parameters import CATALOGUE
 from standards.targets import NATIONAL_PM25_2027, NATIONAL_PM25_2035, Target
 from standards.validity import ANNUAL_PERCENTILE, annual_coverage
@@ -34,9 +34,8 @@ def daily_limit_periods(parameter: str, start: date, end: date) -> list[tuple[da
     [start, end]: (first day, last day, name); a period before the first version is judged by
     the oldest (as the aggregation stage does)."""
     periods = []
-    for index, limit_set in enumerate(LIMIT_SETS):
-        d_from = start if index == 0 else max(start, limit_set.in_force_from)
-        d_to = min(end, limit_set.in_force_to or end)
+    for first, last, limit_set in days_judged():
+        d_from, d_to = max(start, first), min(end, last)
         if d_from <= d_to and limit_set.limit(parameter, "24h", 2) is not None:
             periods.append((d_from, d_to, limit_set.name))
     return periods

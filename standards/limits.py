@@ -113,6 +113,15 @@ def limit_set_in_force(on: date) -> LimitSet:
     return LIMIT_SETS[0]
 
 
+def days_judged() -> list[tuple[date, date, LimitSet]]:
+    """Every version with the days it judges (both inclusive): its own dates, and for the
+    oldest also every day before it (as ``limit_set_in_force``)."""
+    return [
+        (date.min if index == 0 else s.in_force_from, s.in_force_to or date.max, s)
+        for index, s in enumerate(LIMIT_SETS)
+    ]
+
+
 def limit_set_for_period(start: date, end: date) -> LimitSet:
     """The limit set for an assessed period ``start`` … ``end`` (both inclusive): the set in
     force on its last day (project rule, STANDARDS.md §0), so the 2026 annual report is judged

@@ -20,6 +20,19 @@ from typing import Any
 import psycopg
 from psycopg.types.json import Jsonb
 
+# What the aggregation stage keeps (every derived level, the latest values), its queue and the
+# loaded hours' coverage: the tables emptied with `readings` (readings_hourly is a view).
+STAGE_TABLES = (
+    "hourly_coverage",
+    "aggregation_queue",
+    "readings_daily",
+    "latest_readings",
+    "city_daily",
+    "station_yearly",
+    "city_yearly",
+    "water_yearly",
+)
+
 # The batch's keys, per connection; emptied at commit.
 _TEMP_TABLES = """
 CREATE TEMP TABLE IF NOT EXISTS stage_queue (

@@ -19,6 +19,7 @@ from api import create_app
 from core.db import make_pool
 from core.settings import Settings
 from schemas.stations import Station
+from storage.aggregation import STAGE_TABLES
 from storage.migrate import migrate
 from storage.stations import upsert_stations
 from storage.writer import prepare_connection
@@ -82,14 +83,7 @@ TEST_STATIONS = [
 ]
 TABLES = (
     "readings",
-    "hourly_coverage",
-    "readings_daily",
-    "latest_readings",
-    "aggregation_queue",
-    "city_daily",
-    "station_yearly",
-    "city_yearly",
-    "water_yearly",
+    *STAGE_TABLES,
     "dead_letters",
     "stations",
     "api_keys",

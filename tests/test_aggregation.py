@@ -81,10 +81,7 @@ class AggregationMachine(RuleBasedStateMachine):
     @initialize()
     def start(self) -> None:
         with psycopg.connect(self.url, autocommit=True) as conn:
-            conn.execute(
-                "TRUNCATE readings, hourly_coverage, readings_daily, latest_readings, "
-                "aggregation_queue, city_daily, station_yearly, city_yearly, water_yearly"
-            )
+            conn.execute(f"TRUNCATE readings, {', '.join(levels.STAGE_TABLES)}")
             upsert_stations(conn, STATIONS)
             # the chunks of the period exist before any writer keeps a transaction open: a
             # chunk created in an open transaction makes other inserts into it wait

@@ -14,6 +14,7 @@ from typing import Any
 import psycopg
 
 from ingest.importer import import_files
+from storage.aggregation import STAGE_TABLES
 from tests.support import count, wait_for, wait_until_consuming
 
 # (station, ts, {parameter: value as sent}, the reason it dies of, or None when stored)
@@ -40,10 +41,8 @@ CORPUS: list[tuple[str, str, dict[str, Any], str | None]] = [
 GOOD_READINGS = sum(len(values) for _, _, values, reason in CORPUS if reason is None) + 1
 BAD_READINGS = sum(1 for *_, reason in CORPUS if reason is not None)
 # readings_hourly is a view over readings (0008): emptied with them
-DATA_TABLES = (
-    "readings, hourly_coverage, aggregation_queue, readings_daily, latest_readings, "
-    "city_daily, station_yearly, city_yearly, water_yearly, dead_letters, imports, "
-    "alert_state, alert_events"
+DATA_TABLES = ", ".join(
+    ("readings", *STAGE_TABLES, "dead_letters", "imports", "alert_state", "alert_events")
 )
 # What a door puts before a rule's sentence, and the receive time (each door's own clock).
 _DOOR_PREFIX = re.compile(r"^(row \d+|reading|readings\[\d+\]): ")
