@@ -27,6 +27,7 @@ from api.routes import (
     keys,
     readings,
     stations,
+    status,
 )
 from api.stage_metrics import COLLECTOR
 from core.db import make_pool
@@ -63,6 +64,7 @@ ROUTES = (
     aggregates,
     aqi,
     compliance,
+    status,
     ingest,
     dead_letters,
     keys,

@@ -12,6 +12,7 @@ import psycopg
 
 from reports.coverage import coverage, coverage_of
 from schemas.reports import AirAnnual, AirReport, AirTrendPoint
+from standards.assessment import AREA_MEAN_DECIMALS, STATISTIC_DECIMALS, published_area_mean
 from standards.limits import complies, days_judged, limit_set_for_period
 from standards.parameters import CATALOGUE
 from standards.targets import NATIONAL_PM25_2027, NATIONAL_PM25_2035, Target
@@ -52,7 +53,9 @@ def _round(value: float | None, digits: int = 3) -> float | None:
 
 
 def _met(target: Target, parameter: str, mean: float | None) -> bool | None:
-    return None if parameter != "pm25" or mean is None else target.is_met(mean)
+    """The national mean as published (one decimal) against ``target``."""
+    published = published_area_mean(mean)
+    return None if parameter != "pm25" or published is None else target.is_met(published)
 
 
 @dataclass(frozen=True)
@@ -98,9 +101,10 @@ def _annual(
         percentile_rank=judging.rank,
         days_over_24h_limit=row.days_over_limit,
         annual_limit=annual_limit,
+        # not assessed (null) when the year fails the coverage rule, as for the nation
         meets_grade_ii=None
-        if row.mean is None or annual_limit is None
-        else complies(row.mean, annual_limit),
+        if row.mean is None or annual_limit is None or not rule.valid
+        else complies(row.mean, annual_limit, STATISTIC_DECIMALS[judging.parameter]),
         gap_to_2027_target=gap_28,
         gap_to_2035_target=gap_25,
         coverage=coverage_of(rule),
@@ -234,7 +238,7 @@ def _national(
         annual_limit=annual_limit,
         meets_grade_ii=None
         if mean is None or annual_limit is None
-        else complies(mean, annual_limit),
+        else complies(mean, annual_limit, AREA_MEAN_DECIMALS),
         gap_to_2027_target=gap_28,
         gap_to_2035_target=gap_25,
         cities=len(valid),

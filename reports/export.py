@@ -11,7 +11,9 @@ from datetime import UTC
 from typing import Any, Literal, TextIO
 
 from reports.series import unit_of
+from schemas.assessment import AirAssessment, AssessedArea, PeriodFigures, Status
 from schemas.reports import AirAnnual, AirReport, WaterReport, WaterSection
+from standards.assessment import STATISTICS
 from storage.series import StoredReading
 
 CSV_MEDIA_TYPE = "text/csv"
@@ -33,6 +35,36 @@ WATER_CSV_COLUMNS: tuple[str, ...] = (
     "year",
     *(name for name in WaterSection.model_fields if name != "annual_means"),
 )
+AssessmentLevel = Literal["national", "province", "city", "station", "all"]
+_FIGURES = (
+    *(s.key for s in STATISTICS),
+    "attains",
+    "index",
+    "largest_contributor",
+    "good_day_share",
+    "heavy_days",
+)
+ASSESSMENT_CSV_COLUMNS: tuple[str, ...] = (
+    "year",
+    "provisional",
+    "period_start",
+    "period_end",
+    "standard",
+    "level",
+    "id",
+    "name",
+    "province",
+    "rank",
+    "rank_in_province",
+    *_FIGURES,
+    "not_assessed",
+    *(f"same_period_{name}" for name in _FIGURES if name != "attains"),
+    "pm25_change_percent",
+    "index_change_percent",
+    "pm25_rest_of_year_must_average",
+    "pm25_rest_of_year_comparator",
+)
+STATUS_CSV_COLUMNS: tuple[str, ...] = ("year", "provisional", "period_end", "figure", "value")
 READINGS_CSV_COLUMNS = ("station_id", "parameter", "ts", "value", "unit", "flag", "flag_reason")
 
 
@@ -139,6 +171,87 @@ def air_csv_rows(reports: Iterable[AirReport], level: AirLevel) -> list[dict[str
 def water_csv_rows(reports: Iterable[WaterReport]) -> list[dict[str, Any]]:
     """The CSV lines (WATER_CSV_COLUMNS) of water reports: one per section and year."""
     return [_flat_water(section, report) for report in reports for section in report.sections]
+
+
+# --- the six-pollutant assessment and the status ---------------------------------------
+
+
+def _figures(figures: PeriodFigures | None) -> dict[str, Any]:
+    if figures is None:
+        return {}
+    row: dict[str, Any] = {s.key: s.published for s in figures.statistics}
+    row.update(
+        attains=figures.attains,
+        index=figures.index.value if figures.index else None,
+        largest_contributor=figures.index.largest_contributor if figures.index else None,
+        good_day_share=figures.aqi_days.good_day_share if figures.aqi_days else None,
+        heavy_days=figures.aqi_days.heavy_days if figures.aqi_days else None,
+    )
+    return row
+
+
+def _flat_area(area: AssessedArea, report: AirAssessment) -> dict[str, Any]:
+    rest = area.pm25_rest_of_year
+    row: dict[str, Any] = {
+        "year": report.year,
+        "provisional": report.provisional,
+        "period_start": report.period_start,
+        "period_end": report.period_end,
+        "standard": report.standard,
+        "level": area.level,
+        "id": area.id,
+        "name": area.name,
+        "province": area.province,
+        "rank": area.rank,
+        "rank_in_province": area.rank_in_province,
+        **_figures(area.period),
+        "not_assessed": "; ".join(area.period.not_assessed),
+        **{f"same_period_{k}": v for k, v in _figures(area.same_period).items() if k != "attains"},
+        "pm25_change_percent": area.change_percent.get("pm25_mean"),
+        "index_change_percent": area.change_percent.get("index"),
+        "pm25_rest_of_year_must_average": rest.must_average if rest else None,
+        "pm25_rest_of_year_comparator": rest.comparator if rest else None,
+    }
+    return row
+
+
+def assessment_csv_rows(report: AirAssessment, level: AssessmentLevel) -> list[dict[str, Any]]:
+    """The CSV lines (ASSESSMENT_CSV_COLUMNS): the nation, then the provinces, cities
+    (ranked) and/or stations ``level`` asks for."""
+    areas = [report.national]
+    if level in ("province", "all"):
+        areas += report.provinces
+    if level in ("city", "all"):
+        areas += report.cities
+    if level in ("station", "all"):
+        areas += report.stations
+    return [_flat_area(area, report) for area in areas]
+
+
+def status_csv_rows(status: Status) -> list[dict[str, Any]]:
+    """The CSV lines (STATUS_CSV_COLUMNS) of a status: one figure per line."""
+    figures: dict[str, Any] = {
+        f"air_{k}": v
+        for k, v in status.air.model_dump(exclude={"best", "worst", "pm25_rest_of_year"}).items()
+    }
+    rest = status.air.pm25_rest_of_year
+    if rest is not None:
+        figures["air_pm25_rest_of_year_must_average"] = rest.must_average
+        figures["air_pm25_rest_of_year_comparator"] = rest.comparator
+        figures["air_pm25_rest_of_year_days_left"] = rest.days_left
+    figures.update({f"water_{k}": v for k, v in status.water.model_dump().items()})
+    for city in status.air.best:
+        figures[f"air_rank_{city.rank}"] = f"{city.name} ({city.city_code}) {city.index}"
+    return [
+        {
+            "year": status.year,
+            "provisional": status.provisional,
+            "period_end": status.period_end,
+            "figure": name,
+            "value": value,
+        }
+        for name, value in figures.items()
+    ]
 
 
 # --- readings ---------------------------------------------------------------------------

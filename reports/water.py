@@ -13,6 +13,7 @@ from typing import Literal
 import psycopg
 
 from schemas.reports import BasinGrade, WaterReport, WaterSection, WaterTrendPoint
+from standards.assessment import share_published
 from standards.targets import SURFACE_WATER_2027
 from standards.water import (
     BASIN_MIN_SECTIONS,
@@ -127,7 +128,8 @@ def water_report(conn: psycopg.Connection, year: int) -> WaterReport:
         distribution={CLASS_NAMES[c]: classes.count(c) for c in range(1, 7)},
         excellent_share=_round(share),
         excellent_share_target=target,
-        meets_target=None if share is None else share >= target,
+        # judged as published, one decimal (standards.targets)
+        meets_target=None if share is None else SURFACE_WATER_2027.is_met(share_published(share)),
         worse_than_v_share=_round(worse_than_v_share(classes)) if classes else None,
         annual_class_rule=ANNUAL_CLASS_RULE,
         basins=_basins(sections),

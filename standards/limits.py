@@ -137,7 +137,7 @@ def round_half_even(value: float, decimals: int) -> float:
     if not math.isfinite(value):
         return value
     quantum = Decimal(1).scaleb(-decimals)
-    return float(Decimal(repr(value)).quantize(quantum, rounding=ROUND_HALF_EVEN))
+    return float(Decimal(repr(float(value))).quantize(quantum, rounding=ROUND_HALF_EVEN))
 
 
 def complies(value: float, limit: float, decimals: int | None = None) -> bool:

@@ -13,18 +13,24 @@ from api.deps import Conn, ReadAccess
 from api.errors import problem_responses
 from reports import (
     AIR_CSV_COLUMNS,
+    ASSESSMENT_CSV_COLUMNS,
     CSV_MEDIA_TYPE,
     WATER_CSV_COLUMNS,
     AirLevel,
+    AssessmentLevel,
+    air_assessment,
     air_csv_rows,
     air_report,
     air_trend_point,
+    assessment_csv_rows,
     csv_text,
+    today_in_china,
     wants_csv,
     water_csv_rows,
     water_report,
     water_trend_point,
 )
+from schemas.assessment import AirAssessment
 from schemas.reports import AirCompliance, WaterCompliance
 
 router = APIRouter(prefix="/v1/compliance", tags=["compliance"])
@@ -52,7 +58,7 @@ OutputFormat = Annotated[
 Accept = Annotated[str | None, Header(include_in_schema=False)]
 
 
-def _responses(csv_columns: str) -> dict[int | str, dict[str, Any]]:
+def csv_responses(csv_columns: str) -> dict[int | str, dict[str, Any]]:
     return {
         200: {
             "content": {
@@ -84,7 +90,7 @@ def _years(year: int, to: int | None) -> list[int]:
     return list(range(year, last + 1))
 
 
-def _csv_response(text: str, filename: str) -> Response:
+def csv_response(text: str, filename: str) -> Response:
     return Response(
         text,
         media_type=f"{CSV_MEDIA_TYPE}; charset=utf-8",
@@ -96,7 +102,9 @@ def _span(years: list[int]) -> str:
     return str(years[0]) if len(years) == 1 else f"{years[0]}-{years[-1]}"
 
 
-@router.get("/air", response_model=AirCompliance, responses=_responses(",".join(AIR_CSV_COLUMNS)))
+@router.get(
+    "/air", response_model=AirCompliance, responses=csv_responses(",".join(AIR_CSV_COLUMNS))
+)
 def air_compliance(
     conn: Conn,
     _: ReadAccess,
@@ -122,7 +130,7 @@ def air_compliance(
     years = _years(year, to)
     reports = [air_report(conn, y, parameter) for y in years]
     if wants_csv(accept, output_format):
-        return _csv_response(
+        return csv_response(
             csv_text(AIR_CSV_COLUMNS, air_csv_rows(reports, level)),
             f"air-{parameter}-{_span(years)}.csv",
         )
@@ -130,8 +138,61 @@ def air_compliance(
     return AirCompliance(reports=reports, trend=trend)
 
 
+def begun(year: int, field: str = "year") -> int:
+    """``year``, or a validation error naming query.year when it has not begun (Beijing)."""
+    today = today_in_china()
+    if year > today.year:
+        raise RequestValidationError(
+            [
+                {
+                    "loc": ("query", field),
+                    "msg": f"{year} has not begun (today is {today.isoformat()} in Beijing)",
+                    "type": "value_error",
+                    "input": year,
+                }
+            ]
+        )
+    return year
+
+
 @router.get(
-    "/water", response_model=WaterCompliance, responses=_responses(",".join(WATER_CSV_COLUMNS))
+    "/air/assessment",
+    response_model=AirAssessment,
+    responses=csv_responses(",".join(ASSESSMENT_CSV_COLUMNS)),
+)
+def air_assessment_of_year(
+    conn: Conn,
+    _: ReadAccess,
+    year: Year,
+    level: Annotated[
+        AssessmentLevel,
+        Query(
+            description="CSV only: rows after the national one — city (default, ranked), "
+            "province, station, all, or national alone; JSON always holds every level"
+        ),
+    ] = "city",
+    output_format: OutputFormat = None,
+    accept: Accept = None,
+) -> AirAssessment | Response:
+    """The six-pollutant assessment (HJ 663) of every station, city, province and the nation
+    for a year — so far and provisional for the year in progress — beside the same calendar
+    days of the previous year: SO2/NO2 annual mean and P98, PM10/PM2.5 annual mean and P95,
+    CO P95, O3 P90 of daily maximum 8-hour means, each published (GB/T 8170) and judged
+    against Grade II; attainment (all six), the comprehensive index with each pollutant's
+    share, the national and provincial ranking, good days (AQI ≤ 100) and heavily polluted
+    days (AQI > 200), the change against the same period in %, and what PM2.5 must average
+    for the rest of the year."""
+    report = air_assessment(conn, begun(year))
+    if wants_csv(accept, output_format):
+        return csv_response(
+            csv_text(ASSESSMENT_CSV_COLUMNS, assessment_csv_rows(report, level)),
+            f"air-assessment-{year}.csv",
+        )
+    return report
+
+
+@router.get(
+    "/water", response_model=WaterCompliance, responses=csv_responses(",".join(WATER_CSV_COLUMNS))
 )
 def water_compliance(
     conn: Conn,
@@ -147,7 +208,7 @@ def water_compliance(
     years = _years(year, to)
     reports = [water_report(conn, y) for y in years]
     if wants_csv(accept, output_format):
-        return _csv_response(
+        return csv_response(
             csv_text(WATER_CSV_COLUMNS, water_csv_rows(reports)), f"water-{_span(years)}.csv"
         )
     trend = [water_trend_point(r) for r in reports] if len(reports) > 1 else []
