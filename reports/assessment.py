@@ -540,6 +540,7 @@ def air_status(assessment: AirAssessment) -> AirStatus:
         heavy_days_same_period=aqi_last.heavy_days if aqi_last else None,
         cities_assessed=assessment.cities_assessed,
         cities_attaining=assessment.cities_attaining,
+        attaining=[_ranked(c) for c in ranked if c.period.attains],
         best=[_ranked(c) for c in ranked[:BEST_WORST]],
         worst=[_ranked(c) for c in reversed(ranked[-BEST_WORST:])],
     )
@@ -572,11 +573,27 @@ def _water_share(
     return len(classes), (share_published(excellent_share(classes)) if classes else None)
 
 
+def _water_months(conn: psycopg.Connection, period: Period) -> int:
+    """Months assessed: 12 for a whole year; for a year so far, January to the last month
+    with a sample (a month without one yet would compare with last year's whole month)."""
+    if period.whole_year:
+        return 12
+    sampled = [
+        month
+        for _, monthly in water_monthly_means(conn, period.start.year).values()
+        for values in monthly.values()
+        for month, mean in enumerate(values[: period.end.month], start=1)
+        if mean is not None
+    ]
+    return max(sampled, default=period.end.month)
+
+
 def water_status(conn: psycopg.Connection, period: Period) -> WaterStatus:
     """The Class I–III share of the months so far (water is assessed by month: January to
-    the period's month, both years) against the same months of the previous year and 90 %."""
-    months = period.end.month
+    the last month with a sample, both years) against the same months of the previous year
+    and 90 %."""
     waterbodies = {s.station_id: s.waterbody for s in water_sections(conn)}
+    months = _water_months(conn, period)
     assessed, excellent = _water_share(conn, period.start.year, months, waterbodies)
     assessed_last, excellent_last = _water_share(conn, period.start.year - 1, months, waterbodies)
     span = MONTH_NAMES[0] if months == 1 else f"{MONTH_NAMES[0]}–{MONTH_NAMES[months - 1]}"

@@ -154,6 +154,7 @@ class AirStatus(BaseModel):
     heavy_days_same_period: int | None
     cities_assessed: int
     cities_attaining: int
+    attaining: list[RankedCity] = Field(description="cities attaining all six, by rank")
     best: list[RankedCity]
     worst: list[RankedCity]
 

@@ -9,6 +9,7 @@ import re
 import subprocess
 import sys
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -204,8 +205,8 @@ def one_decimal(value: float) -> str:
 # --- server-side pages --------------------------------------------------------------------
 
 
-def test_overview_shows_the_compliance_api_numbers_of_the_latest_year(network):
-    page = network.get("/")
+def test_overview_of_a_past_year_shows_the_compliance_api_numbers(network):
+    page = network.get("/", params={"year": 2025})
     assert page.status_code == 200
     assert page.headers["content-type"].startswith("text/html")
     html = page.text
@@ -412,19 +413,19 @@ def test_unreachable_database_is_a_503_page(api_settings, monkeypatch):
 # --- in a browser -------------------------------------------------------------------------
 
 
-@pytest.fixture()
-def server(network_url: str, tmp_path: Path) -> Iterator[str]:
-    """``python -m api`` under uvicorn on a free port; yields its base URL."""
+@contextmanager
+def serving(database_url: str, log_path: Path) -> Iterator[str]:
+    """``python -m api`` under uvicorn on a free port on ``database_url``; yields its base
+    URL."""
     port = free_port()
     env = {
         **os.environ,
-        "AIRWATER_DATABASE_URL": network_url,
+        "AIRWATER_DATABASE_URL": database_url,
         "AIRWATER_HTTP_PORT": str(port),
         "AIRWATER_ADMIN_KEY": ADMIN_KEY,
         "AIRWATER_MQTT_URL": "mqtt://127.0.0.1:1",
         "AIRWATER_METRICS_PORT": "0",
     }
-    log_path = tmp_path / "api.log"
     with open(log_path, "wb") as log:
         process = subprocess.Popen(
             [sys.executable, "-m", "api", "--log-level", "warning"],
@@ -448,6 +449,13 @@ def server(network_url: str, tmp_path: Path) -> Iterator[str]:
     finally:
         process.terminate()
         process.wait(timeout=30)
+
+
+@pytest.fixture()
+def server(network_url: str, tmp_path: Path) -> Iterator[str]:
+    """The API process on the network database."""
+    with serving(network_url, tmp_path / "api.log") as base:
+        yield base
 
 
 @pytest.fixture(scope="session")
@@ -483,7 +491,7 @@ def test_browser_shows_the_api_numbers_and_draws_the_charts(chromium, server):
             page.on("pageerror", lambda exc: errors.append(str(exc)))
             page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
 
-            page.goto(f"{server}/")
+            page.goto(f"{server}/?year={year}")
             for chart in ("trend-chart", "city-chart", "water-chart"):
                 page.wait_for_selector(f'[data-testid="{chart}"].js-plotly-plot svg.main-svg')
             shown = page.get_by_test_id

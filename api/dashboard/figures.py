@@ -18,6 +18,7 @@ import plotly.graph_objects as go
 from schemas.reports import AirAnnual, AirReport, AirTrendPoint, WaterReport
 from schemas.series import AggregateValue
 from standards.aqi import AqiCategory, aqi_category, aqi_version_in_force, iaqi
+from standards.assessment import published
 from standards.limits import limit_set_in_force
 from standards.targets import NATIONAL_PM25_2027, NATIONAL_PM25_2035
 from standards.water import CLASS_NAMES
@@ -141,11 +142,31 @@ def national_trend(points: Sequence[AirTrendPoint]) -> go.Figure:
     return figure
 
 
-def city_status(city: AirAnnual) -> str:
-    """meets / above / no valid year: how a city stands against the Grade II annual limit."""
+def city_status(city: AirAnnual, provisional: bool = False) -> str:
+    """How a city stands against the Grade II annual limit: meets / above / no valid year;
+    in a year in progress its mean so far (published, whole µg/m³) against the limit:
+    within so far / above so far / no data."""
+    if provisional:
+        shown = published(city.parameter, city.annual_mean)
+        if shown is None or city.annual_limit is None:
+            return "no data"
+        return "within so far" if shown <= city.annual_limit else "above so far"
     if city.annual_mean is None or not city.coverage.valid or city.meets_grade_ii is None:
         return "no valid year"
     return "meets" if city.meets_grade_ii else "above"
+
+
+STATUS_COLOURS = {
+    "meets": MEETS,
+    "within so far": MEETS,
+    "above": EXCEEDS,
+    "above so far": EXCEEDS,
+}
+
+
+def status_colour(status: str) -> str:
+    """The colour of a city_status: green within the limit, red above, grey not judged."""
+    return STATUS_COLOURS.get(status, NOT_ASSESSED)
 
 
 def ranked_cities(report: AirReport) -> list[AirAnnual]:
@@ -159,23 +180,30 @@ def _city_labels(cities: Sequence[AirAnnual]) -> list[str]:
     return [label(c.name if names.count(c.name) == 1 else f"{c.name} ({c.id})") for c in cities]
 
 
-def city_ranking(report: AirReport) -> go.Figure:
-    """Cities' PM2.5 annual means, cleanest first, coloured by the Grade II annual limit."""
+LEGEND = {
+    "meets": "meets Grade II",
+    "above": "above Grade II",
+    "no valid year": "no valid year",
+    "within so far": "within Grade II so far",
+    "above so far": "above Grade II so far",
+}
+
+
+def city_ranking(report: AirReport, provisional: bool = False) -> go.Figure:
+    """Cities' PM2.5 annual means (so far, in a year in progress), cleanest first, coloured
+    by the Grade II annual limit."""
     cities = ranked_cities(report)
     labels = _city_labels(cities)
+    statuses = [city_status(c, provisional) for c in cities]
     figure = go.Figure()
-    for status, colour, name in (
-        ("meets", MEETS, "meets Grade II"),
-        ("above", EXCEEDS, "above Grade II"),
-        ("no valid year", NOT_ASSESSED, "no valid year"),
-    ):
-        chosen = [i for i, c in enumerate(cities) if city_status(c) == status]
+    for status, name in LEGEND.items():
+        chosen = [i for i, found in enumerate(statuses) if found == status]
         if not chosen:
             continue
         figure.add_bar(
             x=[labels[i] for i in chosen],
             y=[cities[i].annual_mean for i in chosen],
-            marker_color=colour,
+            marker_color=status_colour(status),
             name=name,
             text=[f"{cities[i].annual_mean:.1f}" for i in chosen] if len(cities) <= 30 else None,
             textposition="inside",
@@ -194,7 +222,7 @@ def city_ranking(report: AirReport) -> go.Figure:
             annotation_position="top left",
         )
     top = max([c.annual_mean or 0 for c in cities] + [report.annual_limit or 0])
-    _layout(figure, 360, f"PM2.5 annual mean, {UNIT}")
+    _layout(figure, 360, f"PM2.5 {'mean so far' if provisional else 'annual mean'}, {UNIT}")
     figure.update_layout(
         barmode="overlay",
         # a handful of cities: narrow bars rather than walls

@@ -10,7 +10,7 @@ from __future__ import annotations
 import html
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
@@ -19,10 +19,12 @@ import plotly.graph_objects as go
 from api.dashboard import figures
 from schemas.alerts import AlertEvent
 from schemas.aqi_api import Aqi
+from schemas.assessment import RankedCity, RestOfYearOut, Status
 from schemas.reports import AirReport, AirTrendPoint, WaterReport, WaterSection
 from schemas.series import AggregateValue
 from schemas.stations import Station
 from standards.aqi import CATEGORIES
+from standards.assessment import INDEX_DECIMALS, STATISTIC_DECIMALS
 from standards.targets import NATIONAL_PM25_2027, NATIONAL_PM25_2035, SURFACE_WATER_2027
 
 UNIT = "µg/m³"
@@ -51,6 +53,7 @@ main { max-width:1320px; margin:0 auto; padding:14px 20px 28px; }
 h1 { font-size:20px; margin:4px 0 12px; }
 h1 small { font-size:13px; color:var(--faint); font-weight:400; margin-left:8px; }
 h2 { font-size:15px; margin:0 0 6px; }
+h3 { font-size:13px; margin:4px 0; color:var(--muted); }
 .cards { display:grid; grid-template-columns:repeat(4, minmax(0, 1fr)); gap:12px;
          margin-bottom:12px; }
 .card, .panel { background:var(--card); border:1px solid var(--line); border-radius:8px;
@@ -71,10 +74,19 @@ h2 { font-size:15px; margin:0 0 6px; }
 .meter .fill { height:100%; border-radius:5px; background:var(--good); }
 .meter .fill.bad { background:#dd6b20; }
 .meter .mark { position:absolute; top:-4px; width:2px; height:18px; background:var(--ink); }
+.cards.status { grid-template-columns:repeat(5, minmax(0, 1fr)); }
+.card .line { font-size:12.5px; color:var(--muted); margin-top:3px; }
+.card .line b { color:var(--ink); font-variant-numeric: tabular-nums; }
+.card .big.words { font-size:22px; padding:6px 0 4px; }
+.provisional { display:inline-block; font-size:11.5px; padding:1px 8px; border-radius:10px;
+               background:#fefcbf; color:#744210; border:1px solid #f6e05e; }
+ul.cities { margin:4px 0 0; padding-left:18px; columns:6; font-size:12.5px; max-height:240px;
+            overflow:auto; }
 .grid2 { display:grid; grid-template-columns:minmax(0,1fr) minmax(0,1fr); gap:12px;
          margin-bottom:12px; }
 .grid-rank { display:grid; grid-template-columns:minmax(0,7fr) minmax(0,5fr); gap:12px;
              margin-bottom:12px; }
+.stack { display:grid; grid-template-columns:minmax(0,1fr); gap:12px; margin-bottom:12px; }
 .panel .hint { color:var(--faint); font-size:12px; margin:-2px 0 4px; }
 .chart { min-height:300px; }
 .scroll { max-height:360px; overflow:auto; }
@@ -102,8 +114,9 @@ td.wrap { white-space:normal; }
 footer { color:var(--faint); font-size:12px; margin-top:14px; }
 code { background:#edf2f7; padding:0 4px; border-radius:3px; }
 @media (max-width: 1000px) {
-  .cards { grid-template-columns:repeat(2, minmax(0, 1fr)); }
+  .cards, .cards.status { grid-template-columns:repeat(2, minmax(0, 1fr)); }
   .grid2, .grid-rank { grid-template-columns:minmax(0,1fr); }
+  ul.cities { columns:2; }
 }
 """
 
@@ -182,9 +195,11 @@ def _year_nav(years: Sequence[int], chosen: int | None) -> str:
     return f'<nav aria-label="year"><span>Year</span>{links}</nav>'
 
 
-def _card(label: str, big: str, note: str = "", extra: str = "", css: str = "card") -> str:
+def _card(
+    label: str, big: str, note: str = "", extra: str = "", css: str = "card", big_css: str = "big"
+) -> str:
     return (
-        f'<div class="{css}"><div class="label">{label}</div><div class="big">{big}</div>'
+        f'<div class="{css}"><div class="label">{label}</div><div class="{big_css}">{big}</div>'
         f"{extra}<div class=note>{note}</div></div>"
     )
 
@@ -216,6 +231,12 @@ class Overview:
     water: WaterReport
     alerts: Sequence[AlertEvent] | None  # None: the outbox cannot be read
     station_names: dict[str, str]
+    status: Status | None = None  # None: the year has not begun
+    attaining: Sequence[RankedCity] = ()  # cities attaining all six pollutants, by rank
+
+    @property
+    def provisional(self) -> bool:
+        return self.status is not None and self.status.provisional
 
 
 def _national_cards(air: AirReport) -> str:
@@ -294,15 +315,233 @@ def _water_card(water: WaterReport) -> str:
     )
 
 
-def _city_rows(air: AirReport) -> list[str]:
+# --- status of the year (GET /v1/status) ------------------------------------------------
+
+NOT_ASSESSED = "not assessed"
+PERCENT = '<span class="unit">%</span>'
+POLLUTANT_NAMES = {
+    "so2": "SO₂",
+    "no2": "NO₂",
+    "pm10": "PM10",
+    "pm25": "PM2.5",
+    "co": "CO",
+    "o3": "O₃",
+}
+
+
+def short_day(day: date) -> str:
+    """1 Jan, 6 Dec."""
+    return f"{day.day} {day:%b}"
+
+
+def _figure(testid: str, text: str | None, css: str = "", unit: str = "") -> str:
+    """A number a test reads in its own element, followed by ``unit`` (HTML); ``not
+    assessed`` (grey, no unit) when null."""
+    if text is None:
+        return f'<span class="na" data-testid="{esc(testid)}">{NOT_ASSESSED}</span>'
+    attribute = f' class="{css}"' if css else ""
+    return f'<span{attribute} data-testid="{esc(testid)}">{esc(text)}</span>{unit}'
+
+
+def _decimal(value: float | None, decimals: int = 1) -> str | None:
+    return None if value is None else f"{value:.{decimals}f}"
+
+
+def _change(testid: str, value: float | None, lower_is_better: bool, unit: str) -> str:
+    """A same-period change with an arrow, green when it goes the better way."""
+    if value is None:
+        return _figure(testid, None)
+    arrow = "▼" if value < 0 else "▲" if value > 0 else "="
+    better = value < 0 if lower_is_better else value > 0
+    css = "" if value == 0 else ("good" if better else "bad")
+    return f'<span class="{css}">{arrow} {_figure(testid, f"{value:+.1f}", unit=unit)}</span>'
+
+
+def _rest_of_year(rest: RestOfYearOut | None, provisional: bool, target: str) -> str:
+    """What the rest of the year must average, in words."""
+    if not provisional:
+        return '<span data-testid="status-rest-of-year">the year is complete</span>'
+    if rest is None:
+        return (
+            '<span data-testid="status-rest-of-year">rest of the year: '
+            f'<span class="na">{NOT_ASSESSED}</span></span>'
+        )
+    if rest.days_left == 0:
+        return '<span data-testid="status-rest-of-year">no day of the year is left</span>'
+    if not rest.reachable or rest.must_average is None:
+        return (
+            '<span data-testid="status-rest-of-year" class="bad">'
+            f"{esc(target)} cannot be met this year</span>"
+        )
+    return (
+        '<span data-testid="status-rest-of-year">the rest of the year must average '
+        f"<b>{esc(rest.comparator)} "
+        f"{_figure('status-rest-must-average', f'{rest.must_average:.1f}')} {UNIT}</b> over "
+        f"{_figure('status-rest-days-left', str(rest.days_left))} days</span>"
+    )
+
+
+def _status_cards(status: Status) -> str:
+    air, water = status.air, status.water
+    so_far = " so far" if status.provisional else ""
+    last = status.same_period_start.year
+    span = f"{short_day(status.period_start)} – {short_day(status.period_end)}"
+    period = (
+        f'<span class="provisional" data-testid="status-provisional">provisional, {span}</span>'
+        if status.provisional
+        else f"{span}, the whole year"
+    )
+    pm25_css = "" if air.pm25_below_target is None else ("good" if air.pm25_below_target else "bad")
+    pm25 = _card(
+        f"National PM2.5, {status.year}{so_far}",
+        _figure("status-pm25", _decimal(air.pm25), pm25_css, f'<span class="unit">{UNIT}</span>'),
+        period,
+        f'<div class="line">same period {last}: '
+        f"<b>{_figure('status-pm25-same-period', _decimal(air.pm25_same_period))}</b>"
+        f"{'' if air.pm25_same_period is None else ' ' + UNIT} · "
+        f"{_change('status-pm25-change', air.pm25_change_percent, True, ' %')}</div>",
+    )
+    target_text = f"below {air.pm25_target:.0f} {UNIT}"
+    verdict = (
+        None
+        if air.pm25_below_target is None
+        else ("below" if air.pm25_below_target else "not below")
+    )
+    target = _card(
+        f"{NATIONAL_PM25_2027.year} target: national PM2.5 below "
+        f"{_figure('status-pm25-target', f'{air.pm25_target:.0f}')} {UNIT}",
+        _figure("status-pm25-target-verdict", verdict, pm25_css),
+        _rest_of_year(air.pm25_rest_of_year, status.provisional, f"the target {target_text}"),
+        big_css="big words",
+    )
+    good = _card(
+        "Good days (daily AQI ≤ 100), mean share of the cities",
+        _figure("status-good-share", _decimal(air.good_day_share), unit=PERCENT),
+        f"same period {last}: "
+        + _figure(
+            "status-good-share-same-period", _decimal(air.good_day_share_same_period), "", " %"
+        ),
+        '<div class="line">heavily polluted city-days (AQI &gt; 200): '
+        f"<b>{_figure('status-heavy-days', _count(air.heavy_days))}</b>, same period "
+        f"<b>{_figure('status-heavy-days-same-period', _count(air.heavy_days_same_period))}"
+        "</b></div>",
+    )
+    attaining = _card(
+        "Cities attaining all six pollutants (Grade II)",
+        _figure("status-cities-attaining", str(air.cities_attaining))
+        + '<span class="unit">of '
+        + _figure("status-cities-assessed", str(air.cities_assessed))
+        + " assessed</span>",
+        "SO₂, NO₂, PM10, PM2.5, CO, O₃: a city is assessed when all six statistics are valid",
+    )
+    water_css = "" if water.meets_target is None else ("good" if water.meets_target else "bad")
+    meter = ""
+    if water.excellent_share is not None:
+        fill = "fill" if water.meets_target else "fill bad"
+        meter = (
+            f'<div class="meter" title="target {water.target:.0f} %">'
+            f'<div class="{fill}" style="width:{min(water.excellent_share, 100):.1f}%"></div>'
+            f'<div class="mark" style="left:{water.target:.1f}%"></div></div>'
+        )
+    water_card = _card(
+        f'Surface water in Class I–III, <span data-testid="status-water-months">'
+        f"{esc(water.months)}</span> {status.year}",
+        _figure("status-water-share", _decimal(water.excellent_share), water_css, PERCENT),
+        f"same months {last}: "
+        + _figure(
+            "status-water-share-same-period", _decimal(water.same_period_excellent_share), "", " %"
+        )
+        + f" ({_change('status-water-change', water.change_points, False, ' points')}) · "
+        + f"target {_figure('status-water-target', f'{water.target:.0f}')} % · "
+        + f"{water.sections_assessed} sections",
+        meter,
+    )
+    return (
+        f'<section class="cards status" data-testid="status">'
+        f"{pm25}{target}{good}{attaining}{water_card}</section>"
+    )
+
+
+def _count(value: int | None) -> str | None:
+    return None if value is None else str(value)
+
+
+def _ranking_rows(cities: Sequence[RankedCity]) -> list[str]:
+    pm25_decimals = STATISTIC_DECIMALS["pm25"]
+    return [
+        f'<tr data-city="{esc(c.city_code)}"><td class=num data-testid="rank">{c.rank}</td>'
+        f'<td data-testid="city">{esc(c.name)}</td><td>{esc(c.province or "")}</td>'
+        f'<td class=num data-testid="index">{c.index:.{INDEX_DECIMALS}f}</td>'
+        f'<td data-testid="contributor" data-pollutant="{esc(c.largest_contributor)}">'
+        f"{esc(POLLUTANT_NAMES.get(c.largest_contributor, c.largest_contributor))}</td>"
+        f'<td class=num data-testid="pm25">{esc(_decimal(c.pm25, pm25_decimals) or "—")}</td>'
+        "</tr>"
+        for c in cities
+    ]
+
+
+RANKING_COLUMNS = [
+    ("#", "num"),
+    ("city", ""),
+    ("province", ""),
+    ("index", "num"),
+    ("main contributor", ""),
+    (f"PM2.5 {UNIT}", "num"),
+]
+
+
+def _ranking_panel(overview: Overview, status: Status) -> str:
+    air = status.air
+    so_far = " so far" if status.provisional else ""
+    if air.best:
+        tables = (
+            '<div class="grid2" style="margin-bottom:0"><div><h3>Best 10</h3>'
+            + _table(RANKING_COLUMNS, _ranking_rows(air.best), "ranking-best")
+            + "</div><div><h3>Worst 10</h3>"
+            + _table(RANKING_COLUMNS, _ranking_rows(air.worst), "ranking-worst")
+            + "</div></div>"
+        )
+    else:
+        tables = (
+            f'<p class="hint" data-testid="ranking-none">No city is ranked in {status.year}'
+            f"{so_far}: none has all six statistics valid ({NOT_ASSESSED}).</p>"
+        )
+    names = "".join(
+        f'<li data-city="{esc(c.city_code)}">{esc(c.name)}'
+        f"{' <small>' + esc(c.province) + '</small>' if c.province else ''}</li>"
+        for c in overview.attaining
+    )
+    attaining = (
+        f'<ul class="cities" data-testid="attaining-cities">{names}</ul>'
+        if names
+        else '<p class="hint" data-testid="attaining-none">'
+        + ("No city is assessed yet." if not air.cities_assessed else "No city attains all six.")
+        + "</p>"
+    )
+    return (
+        '<section class="stack">'
+        f'<div class="panel"><h2>Cities ranked by comprehensive index, {status.year}{so_far}'
+        "</h2>"
+        '<p class="hint">Σ of the six statistics ÷ their Grade II limits; lower is better. '
+        "The main contributor is the pollutant with the largest term; PM2.5 as published "
+        "(whole µg/m³).</p>"
+        f"{tables}</div>"
+        f'<div class="panel"><h2>Attaining all six pollutants: '
+        f'<span data-testid="attaining-count">{len(overview.attaining)}</span> of '
+        f"{air.cities_assessed} cities assessed</h2>"
+        '<p class="hint">Every judged statistic within Grade II of '
+        f"the standard in force; a city missing a pollutant or a valid statistic is "
+        f"{NOT_ASSESSED}.</p>{attaining}</div></section>"
+    )
+
+
+def _city_rows(air: AirReport, provisional: bool) -> list[str]:
     rows = []
     ranked = figures.ranked_cities(air)
     unranked = [c for c in air.cities if c.annual_mean is None]
     for rank, city in enumerate([*ranked, *unranked], start=1):
-        status = figures.city_status(city)
-        colour = {"meets": figures.MEETS, "above": figures.EXCEEDS}.get(
-            status, figures.NOT_ASSESSED
-        )
+        status = figures.city_status(city, provisional)
+        colour = figures.status_colour(status)
         rows.append(
             f'<tr data-city="{esc(city.id)}"><td class=num>'
             f"{rank if city.annual_mean is not None else ''}</td>"
@@ -355,7 +594,8 @@ def _alerts_panel(overview: Overview) -> str:
     return f'<div class="panel"><h2>Recent alerts</h2>{body}</div>'
 
 
-def _stations_panel(air: AirReport) -> str:
+def _stations_panel(air: AirReport, provisional: bool) -> str:
+    so_far = " so far" if provisional else ""
     rows = [
         f'<tr><td><a href="{esc(station_href(s.id))}">{esc(s.id)}</a></td>'
         f"<td>{esc(s.name)}</td><td class=num>{one_decimal(s.annual_mean)}</td>"
@@ -364,7 +604,12 @@ def _stations_panel(air: AirReport) -> str:
     ]
     body = (
         _table(
-            [("station", ""), ("name", ""), (f"annual mean {UNIT}", "num"), ("valid days", "num")],
+            [
+                ("station", ""),
+                ("name", ""),
+                (f"{'mean so far' if provisional else 'annual mean'} {UNIT}", "num"),
+                ("valid days", "num"),
+            ],
             rows,
             "stations",
         )
@@ -372,18 +617,37 @@ def _stations_panel(air: AirReport) -> str:
         else '<p class="hint">No air station is registered.</p>'
     )
     return (
-        f'<div class="panel"><h2>Air stations, PM2.5 {air.year}</h2>'
+        f'<div class="panel"><h2>Air stations, PM2.5 {air.year}{so_far}</h2>'
         '<p class="hint">Open a station for its hourly series, daily means and AQI.</p>'
         f"{body}</div>"
     )
 
 
+def _heading(overview: Overview) -> str:
+    status = overview.status
+    if status is None:
+        return (
+            f"<h1>Where the country stands, {overview.year}"
+            f"<small>{esc(overview.air.standard)} · annual values by HJ 663 from valid daily "
+            "means</small></h1>"
+        )
+    so_far = " so far" if status.provisional else ""
+    as_of = status.as_of.astimezone(DISPLAY_TZ).strftime("%Y-%m-%d %H:%M")
+    return (
+        f"<h1>Where the country stands, {overview.year}{so_far}"
+        f"<small>{esc(overview.air.standard)} · HJ 663 statistics of valid daily means · "
+        f"data as of {esc(as_of)} Beijing time</small></h1>"
+    )
+
+
 def overview_page(overview: Overview, plotly_src: str) -> str:
     air, water = overview.air, overview.water
+    provisional = overview.provisional
+    so_far = " so far" if provisional else ""
     page = Page()
     limit = "" if air.annual_limit is None else f" (Grade II {air.annual_limit:.0f} {UNIT})"
     ranking = (
-        page.figure(figures.city_ranking(air), "city-chart")
+        page.figure(figures.city_ranking(air, provisional), "city-chart")
         if figures.ranked_cities(air)
         else f'<p class="hint">No city has PM2.5 data in {air.year}.</p>'
     )
@@ -392,25 +656,44 @@ def overview_page(overview: Overview, plotly_src: str) -> str:
         if water.sections_assessed
         else f'<p class="hint">No surface-water section has data in {water.year}.</p>'
     )
+    trend = (
+        page.figure(figures.national_trend(overview.trend), "trend-chart")
+        if overview.trend
+        else '<p class="hint">No complete year with PM2.5 data yet.</p>'
+    )
+    status = overview.status
+    # a year in progress has no annual values yet: the status band stands for the annual cards
+    annual_cards = (
+        ""
+        if provisional
+        else f'<section class="cards">{_national_cards(air)}{_water_card(water)}</section>'
+    )
+    colour_hint = (
+        "Year in progress: each city's mean of the days so far against the Grade II annual "
+        "limit (green within, red above); the year is judged once it is complete."
+        if provisional
+        else "Green: within the Grade II annual limit; red: above it; grey: fewer than 324 "
+        "valid days or a month short of data."
+    )
     body = (
-        f"<h1>Where the country stands, {overview.year}"
-        f"<small>{esc(air.standard)} · annual values by HJ 663 from valid daily means</small>"
-        "</h1>"
-        f'<section class="cards">{_national_cards(air)}{_water_card(water)}</section>'
-        '<section class="grid2">'
+        _heading(overview)
+        + ("" if status is None else _status_cards(status))
+        + annual_cards
+        + ("" if status is None else _ranking_panel(overview, status))
+        + '<section class="grid2">'
         '<div class="panel"><h2>National PM2.5 annual mean by year</h2>'
-        '<p class="hint">Bars: mean of the cities with a valid year; lines: the Grade II '
-        "annual limit in force and the 2027 and 2035 targets.</p>"
-        f"{page.figure(figures.national_trend(overview.trend), 'trend-chart')}</div>"
-        '<div class="panel"><h2>Surface-water sections by class (GB 3838-2002)</h2>'
+        '<p class="hint">Complete years. Bars: mean of the cities with a valid year; lines: '
+        "the Grade II annual limit in force and the 2027 and 2035 targets.</p>"
+        f"{trend}</div>"
+        f'<div class="panel"><h2>Surface-water sections by class (GB 3838-2002), {water.year}'
+        f"{so_far}</h2>"
         f'<p class="hint">Class I–III share {one_decimal(water.excellent_share)} % against '
         f"about {water.excellent_share_target:.0f} % by {SURFACE_WATER_2027.year}.</p>"
         f"{water_chart}</div></section>"
         '<section class="grid-rank">'
-        f'<div class="panel"><h2>Cities ranked by PM2.5 annual mean, {air.year}{esc(limit)}'
-        "</h2>"
-        '<p class="hint">Green: within the Grade II annual limit; red: above it; grey: '
-        "fewer than 324 valid days or a month short of data.</p>"
+        f'<div class="panel"><h2>Cities ranked by PM2.5 '
+        f"{'mean so far' if provisional else 'annual mean'}, {air.year}{esc(limit)}</h2>"
+        f'<p class="hint">{colour_hint}</p>'
         f"{ranking}</div>"
         '<div class="panel"><h2>City table</h2>'
         + _table(
@@ -421,17 +704,20 @@ def overview_page(overview: Overview, plotly_src: str) -> str:
                 (UNIT, "num"),
                 ("valid days", "num"),
                 ("stations", "num"),
-                ("Grade II", ""),
+                ("Grade II" + so_far, ""),
             ],
-            _city_rows(air),
+            _city_rows(air, provisional),
             "city-table",
         )
         + "</div></section>"
-        f'<section class="grid2">{_alerts_panel(overview)}{_stations_panel(air)}</section>'
+        + '<section class="grid2">'
+        + _alerts_panel(overview)
+        + _stations_panel(air, provisional)
+        + "</section>"
         + _footer(overview.year)
     )
     return page.render(
-        f"PM2.5 and water {overview.year}",
+        f"PM2.5 and water {overview.year}{so_far}",
         body,
         _year_nav(overview.years, overview.year),
         plotly_src,
@@ -440,7 +726,9 @@ def overview_page(overview: Overview, plotly_src: str) -> str:
 
 def _footer(year: int | None) -> str:
     api = (
-        f" The same numbers as JSON: <code>GET /v1/compliance/air?year={year}</code> and "
+        f" The same numbers as JSON: <code>GET /v1/status?year={year}</code>, "
+        f"<code>GET /v1/compliance/air/assessment?year={year}</code>, "
+        f"<code>GET /v1/compliance/air?year={year}</code> and "
         f"<code>GET /v1/compliance/water?year={year}</code> (API key), OpenAPI at "
         '<a href="/docs">/docs</a>.'
         if year is not None

@@ -1,5 +1,6 @@
-"""The dashboard: HTML pages at ``/`` (the nation against the targets) and
-``/stations/{station_id}`` (one station's series and AQI), and the bundled plotly.js.
+"""The dashboard: HTML pages at ``/`` (where the nation stands against the targets in a year,
+the current one so far by default) and ``/stations/{station_id}`` (one station's series and
+AQI), and the bundled plotly.js.
 
 Always on and without login: the pages show aggregates only — annual, daily and hourly means,
 AQI, water classes, and alert events without their subscriptions, addresses or secrets. The
@@ -11,9 +12,9 @@ from __future__ import annotations
 
 import gzip
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from datetime import timedelta
+from datetime import date, timedelta
 from functools import lru_cache
 
 import psycopg
@@ -41,11 +42,15 @@ from reports import (
     hourly_aqis,
     station_aggregates,
     station_subject,
+    status,
+    today_in_china,
     water_report,
 )
 from schemas.alerts import AlertEvent, value_unit
 from schemas.aqi_api import Aqi
+from schemas.assessment import RankedCity, Status
 from schemas.stations import STATION_ID_PATTERN, Station
+from standards.assessment import SIX_POLLUTANTS
 from storage.alert_events import EventSelection, alert_events_newest_first
 from storage.aqi_queries import latest_day_with_aqi_data, latest_hour_with_aqi_data
 from storage.report_years import WATER_PARAMETERS, years_with_daily_values
@@ -131,13 +136,37 @@ def _recent_alerts(conn: psycopg.Connection) -> list[AlertEvent] | None:
     return [AlertEvent(**row, unit=value_unit(row["target"], row["parameter"])) for row in rows]
 
 
+def _opening_year(air_years: Sequence[int], years: Sequence[int], today: date) -> int | None:
+    """The year the front page opens on: the current one (Beijing) while the database has air
+    data of it or of the year before (early January shows the new year beside the last);
+    otherwise the latest year with data; None without data."""
+    if today.year in air_years or today.year - 1 in air_years:
+        return today.year
+    return years[-1] if years else None
+
+
+def _status_of_year(
+    conn: psycopg.Connection, year: int, today: date
+) -> tuple[Status | None, list[RankedCity]]:
+    """GET /v1/status of ``year`` and its cities attaining all six pollutants, by rank;
+    nothing for a year that has not begun."""
+    if year > today.year:
+        return None, []
+    found = status(conn, year, today)
+    return found, list(found.air.attaining)
+
+
 def _overview(conn: psycopg.Connection, year_text: str | None) -> HTMLResponse:
-    air_years = years_with_daily_values(conn, ("pm25",))
-    years = sorted(set(air_years) | set(years_with_daily_values(conn, WATER_PARAMETERS)))
-    if not years:
+    today = today_in_china()
+    pm25_years = years_with_daily_values(conn, ("pm25",))
+    air_years = years_with_daily_values(conn, SIX_POLLUTANTS)
+    years_with_data = set(air_years) | set(years_with_daily_values(conn, WATER_PARAMETERS))
+    opening = _opening_year(air_years, sorted(years_with_data), today)
+    if opening is None:
         return _html(no_data_page(len(list_stations(conn))))
+    years = sorted(years_with_data | {opening})
     if year_text is None:
-        year = years[-1]
+        year = opening
     else:
         if not re.fullmatch(r"\d{4}", year_text) or not FIRST_YEAR <= int(year_text) <= LAST_YEAR:
             return _html(
@@ -153,10 +182,12 @@ def _overview(conn: psycopg.Connection, year_text: str | None) -> HTMLResponse:
             return _html(
                 message_page(f"No data for {year}", "Choose a year with data.", years), 404
             )
-    trend_years = air_years[-TREND_YEARS:]
+    # the trend shows complete years: a year in progress has no annual mean yet
+    trend_years = [y for y in pm25_years if y < today.year][-TREND_YEARS:]
     reports = {y: air_report(conn, y) for y in trend_years}
     air = reports.get(year) or air_report(conn, year)
     water = water_report(conn, year)
+    year_status, attaining = _status_of_year(conn, year, today)
     names = {s.id: s.name for s in air.stations}
     names.update({s.station_id: s.name for s in water.sections})
     overview = Overview(
@@ -167,13 +198,17 @@ def _overview(conn: psycopg.Connection, year_text: str | None) -> HTMLResponse:
         water=water,
         alerts=_recent_alerts(conn),
         station_names=names,
+        status=year_status,
+        attaining=attaining,
     )
     return _html(overview_page(overview, _plotly_src()))
 
 
 @router.get("/", response_class=HTMLResponse)
 def overview(request: Request, year: str | None = None) -> HTMLResponse:
-    """National PM2.5 against 35 / 28 / 25, cities ranked, water classes, recent alerts."""
+    """Where the country stands in a year (the current one by default, so far): the status
+    of GET /v1/status, the city ranking and attainment, PM2.5 against 35 / 28 / 25, water
+    classes, recent alerts."""
     try:
         with _connection(request) as conn:
             return _overview(conn, year)
