@@ -6,7 +6,8 @@ the same period of the previous year and what the rest of the year must average
 from __future__ import annotations
 
 import statistics
-from collections import defaultdict
+import threading
+from collections import OrderedDict, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -14,7 +15,6 @@ from datetime import date, datetime
 import psycopg
 
 from reports.coverage import coverage, coverage_of
-from reports.water import section_year
 from schemas.assessment import (
     AirAssessment,
     AirStatus,
@@ -58,7 +58,7 @@ from standards.limits import LimitSet, limit_set_for_period
 from standards.parameters import CATALOGUE
 from standards.targets import NATIONAL_PM25_2027, SURFACE_WATER_2027
 from standards.validity import MONTH_NAMES
-from standards.water import excellent_share
+from standards.water import Waterbody, excellent_share, median_class, water_class
 from storage.aggregation import as_of as aggregation_as_of
 from storage.assessment import (
     AqiDays,
@@ -66,8 +66,12 @@ from storage.assessment import (
     city_aqi_days,
     city_period_statistics,
     city_yearly_series,
+    city_years_stamp,
     station_yearly_series,
-    water_monthly_means,
+    water_classes,
+    water_last_month,
+    water_means_to_month,
+    water_years_stamp,
 )
 from storage.compliance import AirStation, AnnualStatistics, air_stations, water_sections
 
@@ -341,11 +345,36 @@ def _cities_of(registry: Iterable[AirStation]) -> dict[str, _City]:
     }
 
 
-def _period_statistics(conn: psycopg.Connection, period: Period) -> Statistics:
-    if period.whole_year:
-        return city_yearly_series(conn, SERIES, period.start.year)
+# Statistics of parts of past years (the same period of the previous year), by period and the
+# stamp of that year's kept city-years: recomputed only when one of them changed.
+_PERIODS_KEPT = 8
+_period_cache: OrderedDict[tuple[Period, tuple[int, int]], Statistics] = OrderedDict()
+# Class I–III shares of January … month by year, month, sections and the year's stamp.
+_WaterKey = tuple[int, int, frozenset[tuple[str, str | None]], tuple[int, int]]
+_water_cache: OrderedDict[_WaterKey, tuple[int, float | None]] = OrderedDict()
+_water_last_month: dict[tuple[int, tuple[int, int]], int | None] = {}
+_period_lock = threading.Lock()
+
+
+def _period_statistics(conn: psycopg.Connection, period: Period, provisional: bool) -> Statistics:
+    """Each city's statistics of the six series over ``period``: the kept city-years for a
+    whole year and for the year in progress (they hold its days so far: readings from the
+    future are refused at the door), otherwise computed over the period's days."""
+    year = period.start.year
+    if period.whole_year or provisional:
+        return city_yearly_series(conn, SERIES, year)
+    key = (period, city_years_stamp(conn, SERIES, year))
+    with _period_lock:
+        if key in _period_cache:
+            _period_cache.move_to_end(key)
+            return _period_cache[key]
     fractions = {s.series: s.rank / 100 for s in STATISTICS if s.kind == "percentile" and s.rank}
-    return city_period_statistics(conn, SERIES, fractions, period.start, period.end)
+    found = city_period_statistics(conn, SERIES, fractions, period.start, period.end)
+    with _period_lock:
+        _period_cache[key] = found
+        while len(_period_cache) > _PERIODS_KEPT:
+            _period_cache.popitem(last=False)
+    return found
 
 
 def air_assessment(
@@ -362,7 +391,8 @@ def air_assessment(
     registry = air_stations(conn)
     cities_of = _cities_of(registry)
 
-    now, before = _period_statistics(conn, period), _period_statistics(conn, last)
+    now = _period_statistics(conn, period, provisional)
+    before = _period_statistics(conn, last, provisional=False)
     aqi_now = city_aqi_days(conn, period.start, period.end, GOOD_DAY_MAX_AQI, HEAVY_DAY_MIN_AQI)
     aqi_last = city_aqi_days(conn, last.start, last.end, GOOD_DAY_MAX_AQI, HEAVY_DAY_MIN_AQI)
 
@@ -546,31 +576,48 @@ def air_status(assessment: AirAssessment) -> AirStatus:
     )
 
 
+def _section_class(
+    items: Mapping[str, tuple[float, list[float]]], waterbody: str | None
+) -> int | None:
+    """A section's class over the months so far, by the rule of its annual class
+    (reports.water.section_year): items' means, single factor; or the median reported class."""
+    means = {item: mean for item, (mean, _) in items.items() if item != "water_class"}
+    body: Waterbody = "lake" if waterbody == "lake" else "river"
+    derived = water_class(means, body) if means else None
+    if derived is not None:
+        return derived.water_class
+    if "water_class" in items:
+        return median_class(items["water_class"][1])
+    return None
+
+
 def _water_share(
     conn: psycopg.Connection, year: int, months: int, waterbodies: Mapping[str, str | None]
 ) -> tuple[int, float | None]:
     """Sections assessed and their Class I–III share over January … ``months`` of ``year``:
     the kept annual class for a whole year, otherwise each item's mean of its monthly means
     of those months, then the single-factor class."""
-    classes = []
-    for station_id, (kept_class, monthly) in water_monthly_means(conn, year).items():
-        if station_id not in waterbodies:
-            continue
-        if months == 12:
-            if kept_class is not None:
-                classes.append(kept_class)
-            continue
-        rows = [
-            (item, month, mean, mean)
-            for item, values in monthly.items()
-            for month, mean in enumerate(values[:months], start=1)
-            if mean is not None
+    key = (year, months, frozenset(waterbodies.items()), water_years_stamp(conn, year))
+    with _period_lock:
+        if key in _water_cache:
+            _water_cache.move_to_end(key)
+            return _water_cache[key]
+    if months == 12:
+        found = water_classes(conn, year)
+        classes = [c for s, c in found.items() if s in waterbodies and c is not None]
+    else:
+        classes = [
+            c
+            for station_id, items in water_means_to_month(conn, year, months).items()
+            if station_id in waterbodies
+            and (c := _section_class(items, waterbodies[station_id])) is not None
         ]
-        if rows:
-            found = section_year(rows, waterbodies[station_id]).water_class
-            if found is not None:
-                classes.append(found)
-    return len(classes), (share_published(excellent_share(classes)) if classes else None)
+    result = len(classes), (share_published(excellent_share(classes)) if classes else None)
+    with _period_lock:
+        _water_cache[key] = result
+        while len(_water_cache) > _PERIODS_KEPT:
+            _water_cache.popitem(last=False)
+    return result
 
 
 def _water_months(conn: psycopg.Connection, period: Period) -> int:
@@ -578,14 +625,16 @@ def _water_months(conn: psycopg.Connection, period: Period) -> int:
     with a sample (a month without one yet would compare with last year's whole month)."""
     if period.whole_year:
         return 12
-    sampled = [
-        month
-        for _, monthly in water_monthly_means(conn, period.start.year).values()
-        for values in monthly.values()
-        for month, mean in enumerate(values[: period.end.month], start=1)
-        if mean is not None
-    ]
-    return max(sampled, default=period.end.month)
+    key = (period.start.year, water_years_stamp(conn, period.start.year))
+    with _period_lock:
+        known = key in _water_last_month
+    if not known:
+        found = water_last_month(conn, period.start.year)
+        with _period_lock:
+            _water_last_month.clear()
+            _water_last_month[key] = found
+    last = _water_last_month.get(key)
+    return period.end.month if last is None else min(last, period.end.month)
 
 
 def water_status(conn: psycopg.Connection, period: Period) -> WaterStatus:

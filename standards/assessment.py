@@ -6,6 +6,7 @@ previous year. Pure rules; reports.assessment applies them to the kept levels.""
 from __future__ import annotations
 
 import calendar
+import functools
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -209,23 +210,32 @@ def period_min_days(period: Period) -> int:
     return math.ceil(ANNUAL_MIN_DAYS * period.days / in_year)
 
 
+@functools.lru_cache(maxsize=64)
+def _months_of(period: Period) -> tuple[tuple[int, bool, int], ...]:
+    """(month, whether the period covers it whole, valid days its rule needs) of each month
+    the period touches."""
+    months = []
+    month = date(period.start.year, period.start.month, 1)
+    while month <= period.end:
+        last = date(month.year, month.month, calendar.monthrange(month.year, month.month)[1])
+        whole = month >= period.start and last <= period.end
+        months.append((month.month, whole, monthly_min_days(month.year, month.month)))
+        month = last + timedelta(days=1)
+    return tuple(months)
+
+
 def period_coverage(valid_days_by_month: Mapping[int, int], period: Period) -> Coverage:
     """Coverage of a statistic of ``period``: every whole month of it valid (27 days, 25 in
     February) and at least ``period_min_days`` valid days. For a whole year this is
     validity.annual_coverage; a month the period only partly covers has no monthly rule."""
     reasons: list[str] = []
     observed = 0
-    month = date(period.start.year, period.start.month, 1)
-    while month <= period.end:
-        last = date(month.year, month.month, calendar.monthrange(month.year, month.month)[1])
-        valid = valid_days_by_month.get(month.month, 0)
+    for month, whole, needed in _months_of(period):
+        valid = valid_days_by_month.get(month, 0)
         observed += valid
-        whole = month >= period.start and last <= period.end
-        needed = monthly_min_days(month.year, month.month)
         if whole and valid < needed:
             noun = "valid day" if valid == 1 else "valid days"
-            reasons.append(f"{MONTH_NAMES[month.month - 1]} has {valid} {noun} ({needed} needed)")
-        month = last + timedelta(days=1)
+            reasons.append(f"{MONTH_NAMES[month - 1]} has {valid} {noun} ({needed} needed)")
     needed_days = period_min_days(period)
     if observed < needed_days:
         noun = "valid day" if observed == 1 else "valid days"

@@ -14,9 +14,7 @@ import psycopg
 
 from storage.compliance import AnnualStatistics
 
-_MONTHS = ", ".join(
-    f"count(*) FILTER (WHERE extract(month FROM c.day) = {m})" for m in range(1, 13)
-)
+_MONTHS = ", ".join(f"count(*) FILTER (WHERE c.month = {m})" for m in range(1, 13))
 
 # Each station's (or city's) kept yearly statistics of the given daily series.
 STATION_YEARLY_SERIES = """
@@ -41,15 +39,46 @@ SELECT c.city_code, c.parameter, avg(c.mean), count(*),
        CASE WHEN f.fraction IS NOT NULL
             THEN percentile_cont(coalesce(f.fraction, 0.5)) WITHIN GROUP (ORDER BY c.mean) END,
        0, ARRAY[{_MONTHS}], max(c.stations)
-FROM city_daily c
+FROM (SELECT city_code, parameter, mean, stations, extract(month FROM day)::int AS month
+      FROM city_daily
+      WHERE parameter = ANY(%(series)s) AND day >= %(start)s AND day <= %(end)s) c
 LEFT JOIN fractions f ON f.parameter = c.parameter
-WHERE c.parameter = ANY(%(series)s) AND c.day >= %(start)s AND c.day <= %(end)s
 GROUP BY c.city_code, c.parameter, f.fraction
 """
+# The query sorts every city-day of the period (~700,000 at national scale): in memory.
+PERIOD_WORK_MEM = "SET LOCAL work_mem = '128MB'"
 
-# Each surface-water section's kept class of the year and its items' monthly means.
-WATER_MONTHLY_MEANS = """
-SELECT station_id, water_class, monthly_means FROM water_yearly WHERE year = %(year)s
+# What changes when any kept city-year (section-year) of a year is written or removed: the
+# count of its rows and the sum of their row versions (xmin: every write makes a new one). A
+# figure of that year computed before is still right while this stays the same.
+CITY_YEARS_STAMP = """
+SELECT count(*), coalesce(sum(xmin::text::bigint), 0)
+FROM city_yearly WHERE parameter = ANY(%(series)s) AND year = %(year)s
+"""
+WATER_YEARS_STAMP = """
+SELECT count(*), coalesce(sum(xmin::text::bigint), 0) FROM water_yearly WHERE year = %(year)s
+"""
+
+# Each surface-water section's kept class of the year.
+WATER_CLASSES = "SELECT station_id, water_class FROM water_yearly WHERE year = %(year)s"
+
+# Each section's items over January … month: the mean of their monthly means.
+WATER_MEANS_TO_MONTH = """
+SELECT y.station_id, e.item, avg(v.value::float8), array_agg(v.value::float8 ORDER BY v.month)
+FROM water_yearly y
+CROSS JOIN LATERAL jsonb_each(y.monthly_means) AS e(item, months)
+CROSS JOIN LATERAL jsonb_array_elements_text(e.months) WITH ORDINALITY AS v(value, month)
+WHERE y.year = %(year)s AND v.month <= %(month)s AND v.value IS NOT NULL
+GROUP BY y.station_id, e.item
+"""
+
+# The last month of ``year`` in which any section has a monthly mean.
+WATER_LAST_MONTH = """
+SELECT max(v.month)
+FROM water_yearly y
+CROSS JOIN LATERAL jsonb_each(y.monthly_means) AS e(item, months)
+CROSS JOIN LATERAL jsonb_array_elements_text(e.months) WITH ORDINALITY AS v(value, month)
+WHERE y.year = %(year)s AND v.value IS NOT NULL
 """
 
 # Each city's days with a daily AQI in start … end, the good ones (AQI ≤ good_max), the
@@ -122,7 +151,24 @@ def city_period_statistics(
         "start": start,
         "end": end,
     }
-    return _by_key(conn.execute(CITY_PERIOD_STATISTICS, params).fetchall(), with_stations=True)
+    with conn.transaction():
+        conn.execute(PERIOD_WORK_MEM)
+        rows = conn.execute(CITY_PERIOD_STATISTICS, params).fetchall()
+    return _by_key(rows, with_stations=True)
+
+
+def city_years_stamp(conn: psycopg.Connection, series: Sequence[str], year: int) -> tuple[int, int]:
+    """A stamp of the kept city-years of ``year``: it changes when any of them changes."""
+    row = conn.execute(CITY_YEARS_STAMP, {"series": list(series), "year": year}).fetchone()
+    assert row is not None
+    return int(row[0]), int(row[1])
+
+
+def water_years_stamp(conn: psycopg.Connection, year: int) -> tuple[int, int]:
+    """A stamp of the kept section-years of ``year``: it changes when any of them changes."""
+    row = conn.execute(WATER_YEARS_STAMP, {"year": year}).fetchone()
+    assert row is not None
+    return int(row[0]), int(row[1])
 
 
 def city_aqi_days(
@@ -133,8 +179,25 @@ def city_aqi_days(
     return {row[0]: AqiDays(*row) for row in conn.execute(CITY_AQI_DAYS, params)}
 
 
-def water_monthly_means(
-    conn: psycopg.Connection, year: int
-) -> dict[str, tuple[int | None, dict[str, list[float | None]]]]:
-    """Each section's kept class of ``year`` and its items' monthly means (January first)."""
-    return {row[0]: (row[1], row[2]) for row in conn.execute(WATER_MONTHLY_MEANS, {"year": year})}
+def water_classes(conn: psycopg.Connection, year: int) -> dict[str, int | None]:
+    """Each section's kept class of ``year``."""
+    return {row[0]: row[1] for row in conn.execute(WATER_CLASSES, {"year": year})}
+
+
+def water_means_to_month(
+    conn: psycopg.Connection, year: int, month: int
+) -> dict[str, dict[str, tuple[float, list[float]]]]:
+    """Each section's items over January … ``month`` of ``year``: the mean of their monthly
+    means and those monthly means (items with no month in the span left out)."""
+    found: dict[str, dict[str, tuple[float, list[float]]]] = {}
+    for station_id, item, mean, months in conn.execute(
+        WATER_MEANS_TO_MONTH, {"year": year, "month": month}
+    ):
+        found.setdefault(station_id, {})[item] = (mean, months)
+    return found
+
+
+def water_last_month(conn: psycopg.Connection, year: int) -> int | None:
+    """The last month of ``year`` with a monthly mean of any section (None: none)."""
+    row = conn.execute(WATER_LAST_MONTH, {"year": year}).fetchone()
+    return None if row is None or row[0] is None else int(row[0])

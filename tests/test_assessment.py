@@ -492,3 +492,40 @@ def test_assessment_needs_a_read_key_and_is_in_the_openapi_schema(client):
     assert "/v1/compliance/air/assessment" in schema["paths"]
     content = schema["paths"]["/v1/status"]["get"]["responses"]["200"]["content"]
     assert {"application/json", "text/csv"} <= set(content)
+
+
+def test_a_late_reading_of_last_year_changes_the_same_period_computed_before(written):
+    """The same period of last year is computed once and kept while last year's city-years
+    stay as they were; a late reading that changes one of them is reflected. (Last in this
+    file: it adds a station to the module's database.)"""
+    url, _ = written
+    with psycopg.connect(url) as conn:
+        before = air_assessment(conn, 2026, today=TODAY, with_stations=False)
+        upsert_stations(
+            conn,
+            [
+                Station(
+                    station_id="110000-A09",
+                    name="Beijing late",
+                    kind="air",
+                    city="Beijing",
+                    city_code="110000",
+                    province="Beijing",
+                )
+            ],
+        )
+        prepare_connection(conn)
+        start = datetime(2025, 1, 5, tzinfo=BEIJING)
+        write_batch(
+            conn,
+            [
+                ("110000-A09", "pm25", start + timedelta(hours=h), 900.0, RECEIVED)
+                for h in range(24)
+            ],
+        )
+    settle(url)
+    with psycopg.connect(url) as conn:
+        after = air_assessment(conn, 2026, today=TODAY, with_stations=False)
+    old = _statistic(_area(before, "110000"), "pm25_mean", same_period=True).value
+    new = _statistic(_area(after, "110000"), "pm25_mean", same_period=True).value
+    assert old is not None and new is not None and new > old
