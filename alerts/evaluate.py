@@ -23,11 +23,12 @@ from alerts.rules import AlertState, Rule, step
 from standards.alert_presets import GB3095_24H_GRADE_II
 from standards.aqi import daily_aqi
 from standards.limits import limit_set_in_force
+from storage.aggregation import daily_max_8h_rule
 from storage.alert_events import append_events, notify_new_events
 from storage.alert_observations import (
     MEAN_TARGETS,
     Span,
-    daily_means_for_aqi,
+    daily_aqi_inputs,
     lock_days,
     values_of_new_rows,
 )
@@ -36,7 +37,10 @@ from storage.alert_subscriptions import active_subscriptions
 
 log = logging.getLogger(__name__)
 
-AQI_POLLUTANTS = ("pm25", "pm10", "so2", "no2", "co")
+# The pollutants whose new rows change a day's AQI (O3: its daily maximum 1-hour and 8-hour)
+AQI_POLLUTANTS = ("pm25", "pm10", "so2", "no2", "co", "o3")
+# The O3 daily maximum 8-hour rule, as the aggregation stage keeps the days by it
+O3_RULE = daily_max_8h_rule()
 
 
 @dataclass(frozen=True)
@@ -171,16 +175,19 @@ def _add_daily_aqi(
     observations: dict[Pair, list[Observation]],
     span: Span,
 ) -> None:
+    """The daily AQI of each day the new rows touched, from the same inputs as the API's
+    (storage.aqi_queries): daily means, the O3 daily maximum 1-hour and 8-hour mean. A day
+    whose AQI is not computable (standards.aqi) is not judged."""
     days: dict[tuple[int, str, date], dict[str, Any]] = {}
-    for sub_id, station_id, day, observed_at, parameter, mean in daily_means_for_aqi(
-        cur, AQI_POLLUTANTS, span
+    for sub_id, station_id, day, observed_at, input_key, value in daily_aqi_inputs(
+        cur, AQI_POLLUTANTS, span, O3_RULE
     ):
         if sub_id not in subscriptions:
             continue
-        entry = days.setdefault((sub_id, station_id, day), {"at": observed_at, "means": {}})
-        entry["means"][parameter] = mean
+        entry = days.setdefault((sub_id, station_id, day), {"at": observed_at, "inputs": {}})
+        entry["inputs"][input_key] = value
     for (sub_id, station_id, day), entry in days.items():
-        result = daily_aqi(entry["means"], day)
+        result = daily_aqi(entry["inputs"], day)
         if result.aqi is not None:
             observations[(sub_id, station_id)].append(
                 Observation(entry["at"], float(result.aqi), day)

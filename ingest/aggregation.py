@@ -1,7 +1,9 @@
 """The aggregation stage: the second half of the pipeline. The commit path stores raw readings
 and queues the station-days they touched; this stage brings every derived level up to date
-from the queue: station-day (HJ 663 validity, from the hours of the raw readings), the latest
-values, city-day, station-year and city-year statistics (air) and section-years (water).
+from the queue: station-day (HJ 663 validity, from the hours of the raw readings; for O3 also
+the daily maximum 8-hour mean, kept as parameter 'o3_8h'), the latest values, city-day, the
+city's daily AQI (HJ 633), station-year and city-year statistics (air) and section-years
+(water).
 
 One batch is one transaction (storage.aggregation): claim queue rows with SKIP LOCKED, lock
 the station-years and city-years they touch, recompute each touched key from the level below.
@@ -34,7 +36,8 @@ import reports.water
 from core.settings import Settings
 from reports.water import section_year
 from schemas.payloads import Reason
-from standards import limits, validity, water
+from standards import aqi, limits, validity, water
+from standards.aqi import daily_aqi
 from standards.limits import days_judged
 from standards.parameters import CATALOGUE
 from standards.validity import ANNUAL_PERCENTILE, HOURLY_MIN_MINUTES
@@ -71,23 +74,36 @@ SET_ASIDE = Counter(
 BACKLOG = Gauge("airwater_aggregate_backlog", "Changes queued and not yet reflected")
 
 
-def yearly_rules() -> levels.YearlyRules:
-    """The HJ 663 percentile of every air parameter and the Grade II 24-hour limit of every
-    GB 3095 version by date (the oldest version also judges the days before it)."""
+def daily_values() -> list[tuple[str, str, str]]:
+    """The daily values the stage keeps of the air pollutants, as (kept parameter, pollutant,
+    GB 3095 period of its limit): each air parameter's daily mean ("24h") and the O3 daily
+    maximum 8-hour mean ("o3_8h", period "8h")."""
     air = [p.name for p in CATALOGUE.values() if p.medium == "air"]
-    fractions = {p: ANNUAL_PERCENTILE[p][1] / 100 for p in air if p in ANNUAL_PERCENTILE}
+    return [(p, p, "24h") for p in air] + [(levels.O3_DAILY_MAX_8H, "o3", "8h")]
+
+
+def yearly_rules() -> levels.YearlyRules:
+    """The HJ 663 percentile of every kept daily value (ANNUAL_PERCENTILE names the period of
+    the daily value: O3's 90th is of the daily maximum 8-hour means, not of the 'o3' daily
+    means) and the Grade II limit of its period of every GB 3095 version by date (the oldest
+    version also judges the days before it)."""
+    fractions = {}
     daily_limits = []
-    for parameter in air:
+    for kept, pollutant, period in daily_values():
+        percentile = ANNUAL_PERCENTILE.get(pollutant)
+        if percentile is not None and percentile[0] == period:
+            fractions[kept] = percentile[1] / 100
         for first, last, limit_set in days_judged():
-            daily_limits.append((parameter, first, last, limit_set.limit(parameter, "24h", 2)))
+            daily_limits.append((kept, first, last, limit_set.limit(pollutant, period, 2)))
     return levels.YearlyRules(fractions, daily_limits)
 
 
-def rules_fingerprint(rules: levels.YearlyRules) -> str:
-    """What the kept levels depend on beyond the readings: the yearly rules, the validity
-    and class rules (their source)."""
+def rules_fingerprint(rules: levels.YearlyRules, o3_rule: levels.DailyMax8hRule) -> str:
+    """What the kept levels depend on beyond the readings: the yearly rules, the O3 daily
+    maximum 8-hour rule, the validity, class and AQI rules (their source)."""
     digest = hashlib.sha256(repr(rules.params()).encode())
-    for module in (limits, validity, water, reports.water):
+    digest.update(repr(o3_rule.params()).encode())
+    for module in (limits, validity, water, reports.water, aqi):
         digest.update(inspect.getsource(module).encode())
     digest.update(str(HOURLY_MIN_S).encode())
     return digest.hexdigest()[:16]
@@ -110,12 +126,13 @@ class Stage:
         self.conn = conn
         self.batch_days = batch_days
         self.rules = yearly_rules()
+        self.o3_rule = levels.daily_max_8h_rule()
         levels.prepare_connection(conn)
 
     def check_rules(self) -> bool:
         """Queue every station again when the kept levels were made by other rules than
         these (validity, limits, percentiles, water classes); True when it did."""
-        fingerprint = rules_fingerprint(self.rules)
+        fingerprint = rules_fingerprint(self.rules, self.o3_rule)
         kept = levels.rules_fingerprint(self.conn, "derived")
         if kept == fingerprint:
             return False
@@ -152,13 +169,13 @@ class Stage:
         started = time.perf_counter()
         conn = self.conn
         with conn.transaction():
-            levels.tune(conn)
             claimed = levels.claim(conn, limit, stations)
             if not claimed.rows:
                 return Batch(0, 0, None, time.perf_counter() - started)
-            levels.refresh_station_days(conn, HOURLY_MIN_S)
+            levels.refresh_station_days(conn, HOURLY_MIN_S, self.o3_rule)
             levels.refresh_station_years(conn, self.rules)
             levels.refresh_cities(conn, self.rules)
+            self._refresh_city_day_aqis()
             self._refresh_water()
         seconds = time.perf_counter() - started
         BATCHES.inc()
@@ -193,6 +210,28 @@ class Stage:
             log.error("set aside %s: %s", letter.payload.decode(), letter.detail)
         SET_ASIDE.inc(len(letters))
         return Batch(len(letters), 0, None, 0.0)
+
+    def _refresh_city_day_aqis(self) -> None:
+        """The daily AQI (HJ 633, version in force that day) of every city-day of the batch,
+        from the same inputs as the API's (their city-year locks are held)."""
+        rows = []
+        for (city_code, day), inputs in levels.city_day_aqi_inputs(self.conn).items():
+            result = daily_aqi(inputs, day)
+            if result.aqi is None and result.not_computable is None:
+                continue  # no input this version reads (2026: an O3 1-hour maximum only)
+            rows.append(
+                levels.CityDayAqi(
+                    city_code,
+                    day,
+                    result.aqi,
+                    result.version,
+                    list(result.primary_pollutants),
+                    result.beyond_index,
+                    result.not_computable,
+                    list(result.missing),
+                )
+            )
+        levels.save_city_day_aqis(self.conn, rows)
 
     def _refresh_water(self) -> None:
         months: dict[tuple[int, str], list[tuple[str, int, float, float]]] = defaultdict(list)

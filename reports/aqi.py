@@ -1,6 +1,8 @@
 """HJ 633 AQI answers of a station or a city: concentrations from storage.aqi_queries, the AQI
 arithmetic and the version in force (by Beijing time) from standards.aqi, made into the
-schemas.aqi_api models that the REST API and the dashboard give out."""
+schemas.aqi_api models that the REST API and the dashboard give out. An hour or day whose
+AQI a rule makes not computable (standards.aqi.AqiResult.not_computable) is listed as such
+beside the AQIs, never dropped nor given the lower maximum of the other IAQIs."""
 
 from __future__ import annotations
 
@@ -13,6 +15,7 @@ from schemas.aqi_api import (
     Aqi,
     AqiHistory,
     AqiLatest,
+    AqiNotComputable,
     AqiPeriod,
     AqiSubject,
     Colour,
@@ -149,57 +152,119 @@ def _aqi_out(
     )
 
 
+def _not_computable_out(
+    result: AqiResult,
+    version: AqiVersion,
+    period: AqiPeriod,
+    inputs: dict[str, AqiConcentration],
+    start: datetime,
+    end: datetime,
+    day: date | None = None,
+) -> AqiNotComputable:
+    assert result.not_computable is not None
+    return AqiNotComputable(
+        start=start,
+        end=end,
+        day=day,
+        version=result.version,
+        reason=result.not_computable,
+        iaqi=[_iaqi_out(pollutant, found) for pollutant, found in result.iaqi.items()],
+        missing=list(result.missing),
+        concentrations=[
+            _concentration_out(key, period, inputs.get(key))
+            for key in _inputs_read(version, period)
+        ],
+    )
+
+
+Judged = tuple[list[Aqi], list[AqiNotComputable]]
+
+
+def _hourly(
+    conn: psycopg.Connection, subject: AqiSubject, first: datetime, last: datetime
+) -> Judged:
+    tz = ZoneInfo(subject.timezone)
+    items, not_computable = [], []
+    for hour, inputs in hourly_aqi_concentrations(conn, subject.stations, first, last).items():
+        result = hourly_aqi({key: c.value for key, c in inputs.items()}, hour)
+        version = aqi_version_in_force(hour)
+        start, end = hour.astimezone(tz), (hour + timedelta(hours=1)).astimezone(tz)
+        if result.not_computable is not None:
+            not_computable.append(
+                _not_computable_out(result, version, "hourly", inputs, start, end)
+            )
+        elif result.aqi is not None:  # else only inputs this version does not read
+            items.append(_aqi_out(result, version, "hourly", inputs, start, end))
+    return items, not_computable
+
+
+def _daily(conn: psycopg.Connection, subject: AqiSubject, first: date, last: date) -> Judged:
+    tz = ZoneInfo(subject.timezone)
+    items, not_computable = [], []
+    for day, inputs in daily_aqi_concentrations(conn, subject.stations, first, last).items():
+        result = daily_aqi({key: c.value for key, c in inputs.items()}, day)
+        version = aqi_version_in_force(day)
+        start = datetime.combine(day, time(), tz)
+        end = datetime.combine(day + timedelta(days=1), time(), tz)
+        if result.not_computable is not None:
+            not_computable.append(
+                _not_computable_out(result, version, "daily", inputs, start, end, day)
+            )
+        elif result.aqi is not None:
+            items.append(_aqi_out(result, version, "daily", inputs, start, end, day))
+    return items, not_computable
+
+
 def hourly_aqis(
     conn: psycopg.Connection, subject: AqiSubject, first: datetime, last: datetime
 ) -> list[Aqi]:
     """The real-time AQI of each hour from ``first`` to ``last`` (hour starts, inclusive) that
     has one, with times in the subject's timezone."""
-    tz = ZoneInfo(subject.timezone)
-    items = []
-    for hour, inputs in hourly_aqi_concentrations(conn, subject.stations, first, last).items():
-        result = hourly_aqi({key: c.value for key, c in inputs.items()}, hour)
-        if result.aqi is None:  # only inputs this version does not read
-            continue
-        version = aqi_version_in_force(hour)
-        end = hour + timedelta(hours=1)
-        items.append(
-            _aqi_out(result, version, "hourly", inputs, hour.astimezone(tz), end.astimezone(tz))
-        )
-    return items
+    return _hourly(conn, subject, first, last)[0]
 
 
 def daily_aqis(conn: psycopg.Connection, subject: AqiSubject, first: date, last: date) -> list[Aqi]:
     """The daily AQI of each local day from ``first`` to ``last`` (inclusive) that has one."""
-    tz = ZoneInfo(subject.timezone)
-    items = []
-    for day, inputs in daily_aqi_concentrations(conn, subject.stations, first, last).items():
-        result = daily_aqi({key: c.value for key, c in inputs.items()}, day)
-        if result.aqi is None:
-            continue
-        start = datetime.combine(day, time(), tz)
-        end = datetime.combine(day + timedelta(days=1), time(), tz)
-        items.append(_aqi_out(result, aqi_version_in_force(day), "daily", inputs, start, end, day))
-    return items
+    return _daily(conn, subject, first, last)[0]
+
+
+# How far back the latest AQI is looked for when the latest period with data has none.
+LATEST_LOOKBACK_HOURS = 24
+LATEST_LOOKBACK_DAYS = 31
 
 
 def latest_aqi(
     conn: psycopg.Connection, subject: AqiSubject, period: AqiPeriod
 ) -> AqiLatest | None:
     """The AQI of the subject's latest hour (or local day) with AQI data; None when there is
-    none."""
+    none. When that period's AQI is not computable, the latest AQI of the periods before it
+    (within a day of hours, or a month of days) is given, with the not computable period."""
     as_of = aggregation_as_of(conn)
-    items: list[Aqi] = []
+    judged: Judged = ([], [])
     if period == "hourly":
         hour = latest_hour_with_aqi_data(conn, subject.stations)
         if hour is not None:
-            items = hourly_aqis(conn, subject, hour, hour)
+            judged = _hourly(conn, subject, hour, hour)
+            if judged[1]:
+                earlier = hour - timedelta(hours=LATEST_LOOKBACK_HOURS)
+                judged = _hourly(conn, subject, earlier, hour)
     else:
         day = latest_day_with_aqi_data(conn, subject.stations)
         if day is not None:
-            items = daily_aqis(conn, subject, day, day)
+            judged = _daily(conn, subject, day, day)
+            if judged[1]:
+                judged = _daily(conn, subject, day - timedelta(days=LATEST_LOOKBACK_DAYS), day)
+    items, not_computable = judged
     if not items:
         return None
-    return AqiLatest(subject=subject, period=period, as_of=as_of, latest=items[-1])
+    later = [n for n in not_computable if n.start > items[-1].start]
+    return AqiLatest(
+        subject=subject,
+        period=period,
+        as_of=as_of,
+        latest=items[-1],
+        not_computable=later[-1] if later else None,
+    )
 
 
 def hourly_aqi_history(
@@ -209,9 +274,15 @@ def hourly_aqi_history(
     tz = ZoneInfo(subject.timezone)
     start, end = first.astimezone(tz), (last + timedelta(hours=1)).astimezone(tz)
     as_of = aggregation_as_of(conn)
-    items = hourly_aqis(conn, subject, first, last)
+    items, not_computable = _hourly(conn, subject, first, last)
     return AqiHistory(
-        subject=subject, period="hourly", start=start, end=end, as_of=as_of, items=items
+        subject=subject,
+        period="hourly",
+        start=start,
+        end=end,
+        as_of=as_of,
+        items=items,
+        not_computable=not_computable,
     )
 
 
@@ -223,7 +294,13 @@ def daily_aqi_history(
     start = datetime.combine(first, time(), tz)
     end = datetime.combine(last + timedelta(days=1), time(), tz)
     as_of = aggregation_as_of(conn)
-    items = daily_aqis(conn, subject, first, last)
+    items, not_computable = _daily(conn, subject, first, last)
     return AqiHistory(
-        subject=subject, period="daily", start=start, end=end, as_of=as_of, items=items
+        subject=subject,
+        period="daily",
+        start=start,
+        end=end,
+        as_of=as_of,
+        items=items,
+        not_computable=not_computable,
     )

@@ -98,6 +98,25 @@ class Aqi(BaseModel):
     concentrations: list[ConcentrationOut]
 
 
+class AqiNotComputable(BaseModel):
+    """An hour or day with concentrations whose AQI cannot be computed: a rule of the version
+    replaces an IAQI by another one whose concentration is missing (HJ 633-2012: SO2 1-hour
+    above 800 without the 24-hour mean, O3 8-hour above 800 without the 1-hour value), so the
+    maximum of the other IAQIs could understate the AQI."""
+
+    start: datetime = Field(description="start of the hour or the local day, with offset")
+    end: datetime = Field(description="end (exclusive) of the hour or the local day")
+    day: date | None = Field(default=None, description="the local calendar day (daily AQI)")
+    version: str = Field(examples=["HJ 633-2012"])
+    reason: str = Field(
+        description="the rule that could not be applied",
+        examples=["HJ 633-2012: o3_8h above 800 → IAQI of o3_1h, and 'o3_1h' is missing"],
+    )
+    iaqi: list[IaqiOut]
+    missing: list[str]
+    concentrations: list[ConcentrationOut]
+
+
 class AqiSubject(BaseModel):
     """Whose AQI: a station, or a city (the mean of its stations, HJ 663)."""
 
@@ -116,6 +135,11 @@ class AqiLatest(BaseModel):
         "aggregation stage's progress)"
     )
     latest: Aqi = Field(description="the latest hour (or day) with valid data")
+    not_computable: AqiNotComputable | None = Field(
+        default=None,
+        description="a later hour (or day) with data whose AQI cannot be computed; latest "
+        "is then the last one before it with an AQI",
+    )
 
 
 class AqiHistory(BaseModel):
@@ -128,3 +152,7 @@ class AqiHistory(BaseModel):
         "aggregation stage's progress)"
     )
     items: list[Aqi] = Field(description="hours or days with valid data, oldest first")
+    not_computable: list[AqiNotComputable] = Field(
+        default_factory=list,
+        description="hours or days with data whose AQI cannot be computed, oldest first",
+    )

@@ -315,6 +315,10 @@ class AqiResult:
     ``iaqi`` is keyed by pollutant ("so2", "no2", "pm10", "co", "o3_1h", "o3_8h", "pm25");
     ``missing`` lists the required pollutants without a concentration (the AQI is then the
     maximum of the others). ``beyond_index``: the AQI is a top level exceeded ("500+").
+    ``not_computable``: why there is no AQI although there are concentrations — a rule
+    replaces an IAQI by another one whose concentration is missing (HJ 633-2012: SO2 1-hour
+    above 800 without the 24-hour mean, O3 8-hour above 800 without the 1-hour value), so
+    the maximum of the others could understate it; ``aqi`` is then None.
     """
 
     aqi: int | None
@@ -326,6 +330,7 @@ class AqiResult:
     version: str
     level: int | None = None
     missing: tuple[str, ...] = ()
+    not_computable: str | None = None
 
     def __str__(self) -> str:
         if self.aqi is None:
@@ -357,7 +362,7 @@ def _item_iaqi(
     substitute_key = _SUBSTITUTE_INPUTS[mode][rule.use_iaqi_of]
     substitute = iaqi(rule.use_iaqi_of, _concentration(concentrations, substitute_key), version)
     if substitute.value is None:
-        note += f" ({substitute_key!r} missing)"
+        note += f", and {substitute_key!r} is missing: no IAQI"
     return Iaqi(
         substitute.value, substitute.beyond_index, substitute.concentration, rule.use_iaqi_of, note
     )
@@ -383,7 +388,14 @@ def _aqi(
     # also an SO2 whose 2012 substitute (the 24-hour mean) is missing
     missing = tuple(p for p, found in by_pollutant.items() if found.value is None)
     values = [found.value for found in by_pollutant.values() if found.value is not None]
-    if not values:
+    # a concentration above the top whose substitute IAQI is missing: the IAQI is unknown
+    # and may be the largest (an O3 8-hour mean above 800 is at least "heavily polluted")
+    blocked = [
+        found.rule
+        for found in by_pollutant.values()
+        if found.value is None and found.rule is not None
+    ]
+    if not values or blocked:
         return AqiResult(
             aqi=None,
             iaqi=MappingProxyType(by_pollutant),
@@ -393,6 +405,7 @@ def _aqi(
             beyond_index=False,
             version=version.name,
             missing=missing,
+            not_computable="; ".join(r for r in blocked if r is not None) or None,
         )
     aqi = max(values)
     at_max = [(p, i) for p, i in by_pollutant.items() if i.value == aqi]

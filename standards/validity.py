@@ -14,6 +14,9 @@ HOURLY_MIN_MINUTES = 45
 DAILY_MIN_HOURS = 20
 # GB 3095-2026 Table 4: an O3 8-hour moving average needs at least 6 hourly values.
 O3_8H_MIN_HOURS = 6
+# HJ 663-2013 (STANDARDS.md §3a): a daily maximum 8-hour mean needs at least 14 valid 8-hour
+# means of the 17 lying in the day; a day with fewer counts when its maximum exceeds the limit.
+O3_DAILY_MAX_8H_MIN_WINDOWS = 14
 # GB 3095-2026 Table 4: a monthly mean needs at least 27 daily means, 25 in February.
 MONTHLY_MIN_DAYS = 27
 FEBRUARY_MIN_DAYS = 25

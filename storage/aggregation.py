@@ -20,6 +20,15 @@ from typing import Any
 import psycopg
 from psycopg.types.json import Jsonb
 
+from standards.limits import days_judged
+from standards.validity import O3_8H_MIN_HOURS, O3_DAILY_MAX_8H_MIN_WINDOWS
+from storage.aqi_queries import DAILY_AQI_PARAMETERS, STATION_DAY_AQI_INPUTS
+
+# The parameter under which the O3 daily maximum 8-hour mean is kept (readings_daily,
+# city_daily, station_yearly, city_yearly): derived by the stage from the 'o3' hours, never a
+# reading's parameter.
+O3_DAILY_MAX_8H = "o3_8h"
+
 # What the aggregation stage keeps (every derived level, the latest values), its queue and the
 # loaded hours' coverage: the tables emptied with `readings` (readings_hourly is a view).
 STAGE_TABLES = (
@@ -31,6 +40,7 @@ STAGE_TABLES = (
     "station_yearly",
     "city_yearly",
     "water_yearly",
+    "city_daily_aqi",
 )
 
 # The batch's keys, per connection; emptied at commit.
@@ -60,10 +70,20 @@ WITH claimed AS (
 INSERT INTO stage_queue SELECT * FROM claimed
 """
 
+# The hours of a station-local day {day} in zone {tz}: the UTC hours that start in it, from
+# first_ts (the first hour start on or after its local midnight) up to end_ts (exclusive).
+DAY_HOURS = """
+time_bucket('1 hour', ({day}::timestamp AT TIME ZONE {tz}) - interval '1 microsecond')
+    + interval '1 hour' AS first_ts,
+time_bucket('1 hour', (({day} + 1)::timestamp AT TIME ZONE {tz}) - interval '1 microsecond')
+    + interval '1 hour' AS end_ts"""
+
 # Station-days of the claimed rows; a whole-station row (registry change, rebuild) stands for
 # every day the station has readings of (days whose readings retention dropped are kept).
 # A day's hours are the UTC hours that start in it; first_ts and end_ts bound their readings.
-EXPAND_DAYS = """
+# Every 'o3' day has its twin of parameter 'o3_8h' (the daily maximum 8-hour mean, derived
+# from the same hours by INSERT_O3_8H_DAYS), so that every level above keeps it too.
+EXPAND_DAYS = f"""
 WITH days AS (
     SELECT DISTINCT station_id, parameter, day FROM stage_queue WHERE day IS NOT NULL
     UNION
@@ -72,18 +92,20 @@ WITH days AS (
     WHERE r.station_id IN (SELECT station_id FROM stage_queue WHERE day IS NULL)
 ), bounds AS (
     SELECT d.station_id, d.parameter, d.day,
-           d.day::timestamp AT TIME ZONE coalesce(s.timezone, 'UTC') AS lo,
-           (d.day + 1)::timestamp AT TIME ZONE coalesce(s.timezone, 'UTC') AS hi
+           {DAY_HOURS.format(day="d.day", tz="coalesce(s.timezone, 'UTC')")}
     FROM days d LEFT JOIN stations s ON s.station_id = d.station_id
 )
 INSERT INTO stage_days (station_id, parameter, day, first_ts, end_ts)
-SELECT station_id, parameter, day,
-       time_bucket('1 hour', lo - interval '1 microsecond') + interval '1 hour',
-       time_bucket('1 hour', hi - interval '1 microsecond') + interval '1 hour'
-FROM bounds
+SELECT station_id, parameter, day, first_ts, end_ts FROM bounds
+UNION ALL
+SELECT station_id, '{O3_DAILY_MAX_8H}', day, first_ts, end_ts FROM bounds WHERE parameter = 'o3'
 """
 
-SPAN_OF_DAYS = "SELECT min(day), max(day), count(*) FROM stage_days"
+# The batch's days and how many station-days of readings it recomputes (not the 'o3_8h' twins).
+SPAN_OF_DAYS = f"""
+SELECT min(day), max(day), count(*) FILTER (WHERE parameter <> '{O3_DAILY_MAX_8H}')
+FROM stage_days
+"""
 
 # Sorted, hashed into LOCK_SLOTS advisory locks per level (classes 16727, 16728): a batch of
 # thousands of station-years holds at most 2 × 256 locks (PostgreSQL's lock table is shared
@@ -122,27 +144,30 @@ DELETE FROM readings_daily d USING stage_days k
 WHERE d.station_id = k.station_id AND d.parameter = k.parameter AND d.day = k.day
 """
 
-# HJ 663: the station's local day; its hours are the UTC hours that start in it. An hour is
-# valid with >= 45 minutes of data (readings × interval, or the hour's loaded coverage); the
-# day is the mean of its valid hourly means and valid with >= the parameter's daily hours.
-# Each day's readings are one index range scan (LATERAL: a nested loop over the keys).
-INSERT_STATION_DAYS = """
-WITH hours AS (
-    SELECT k.station_id, k.parameter, k.day, h.bucket, h.mean,
-           h.n * greatest(s.reading_interval_s, coalesce(c.coverage_s, 0)) >= %(hourly_min_s)s
-               AS valid
-    FROM stage_days k
-    JOIN stations s ON s.station_id = k.station_id
-    CROSS JOIN LATERAL (
-        SELECT time_bucket('1 hour', r.ts) AS bucket, avg(r.value) AS mean, count(*) AS n
-        FROM readings r
-        WHERE r.station_id = k.station_id AND r.parameter = k.parameter
-          AND r.ts >= k.first_ts AND r.ts < k.end_ts
-        GROUP BY 1
-    ) h
-    LEFT JOIN hourly_coverage c
-           ON c.station_id = k.station_id AND c.parameter = k.parameter AND c.bucket = h.bucket
-)
+# The hours of the station-days of {days} (columns station_id, parameter, day, first_ts,
+# end_ts): each UTC hour that starts in the day and holds readings, its mean, and whether it
+# is valid: >= 45 minutes of data (readings × interval, or the hour's loaded coverage). Each
+# day's readings are one index range scan (LATERAL: a nested loop over the keys).
+_HOURS_OF_DAYS = """
+SELECT k.station_id, k.parameter, k.day, h.bucket, h.mean,
+       h.n * greatest(s.reading_interval_s, coalesce(c.coverage_s, 0)) >= %(hourly_min_s)s
+           AS valid
+FROM {days} k
+JOIN stations s ON s.station_id = k.station_id
+CROSS JOIN LATERAL (
+    SELECT time_bucket('1 hour', r.ts) AS bucket, avg(r.value) AS mean, count(*) AS n
+    FROM readings r
+    WHERE r.station_id = k.station_id AND r.parameter = {parameter}
+      AND r.ts >= k.first_ts AND r.ts < k.end_ts
+    GROUP BY 1
+) h
+LEFT JOIN hourly_coverage c
+       ON c.station_id = k.station_id AND c.parameter = {parameter} AND c.bucket = h.bucket"""
+
+# HJ 663: the station's local day; the day is the mean of its valid hourly means and valid
+# with >= the parameter's daily hours. ('o3_8h' days find no readings: INSERT_O3_8H_DAYS.)
+INSERT_STATION_DAYS = f"""
+WITH hours AS ({_HOURS_OF_DAYS.format(days="stage_days", parameter="k.parameter")})
 INSERT INTO readings_daily (station_id, parameter, day, mean, min, max, valid_hours, hours, valid)
 SELECT h.station_id, h.parameter, h.day,
        avg(h.mean) FILTER (WHERE h.valid), min(h.mean) FILTER (WHERE h.valid),
@@ -150,6 +175,57 @@ SELECT h.station_id, h.parameter, h.day,
        count(*) FILTER (WHERE h.valid) >= p.daily_min_hours
 FROM hours h JOIN parameters p ON p.parameter = h.parameter
 GROUP BY h.station_id, h.parameter, h.day, p.daily_min_hours
+"""
+
+# HJ 663 (STANDARDS.md §3a): the O3 daily maximum 8-hour mean of each station-day of {days}
+# (columns station_id, day, first_ts, end_ts) from its hours in {hours} (station_id, day,
+# bucket, mean, valid: every hour of the day with readings, as _HOURS_OF_DAYS gives them).
+# The 8-hour windows are those lying inside the day: starting at its first hour … 8 hours
+# before its end (17 on a 24-hour day: 00:00 … 16:00 local). A window is valid with >=
+# %(o3_min_hours)s valid hours; the day's value is its largest valid window (min: the
+# smallest), valid with >= %(o3_min_windows)s valid windows, or with fewer when the maximum
+# exceeds the Grade II 8-hour limit in force that day (%(o3_limit_*)s, by day). windows:
+# the windows holding any data. A day without any data has no row.
+O3_DAILY_MAX_8H_OF_HOURS = """
+SELECT w.station_id, w.day,
+       max(w.mean) FILTER (WHERE w.valid_hours >= %(o3_min_hours)s) AS maximum,
+       min(w.mean) FILTER (WHERE w.valid_hours >= %(o3_min_hours)s) AS minimum,
+       count(*) FILTER (WHERE w.valid_hours >= %(o3_min_hours)s) AS valid_windows,
+       count(*) FILTER (WHERE w.hours > 0) AS windows,
+       coalesce(count(*) FILTER (WHERE w.valid_hours >= %(o3_min_hours)s) >= %(o3_min_windows)s
+                OR max(w.mean) FILTER (WHERE w.valid_hours >= %(o3_min_hours)s) > (
+                    SELECT l.value
+                    FROM unnest(%(o3_limit_from)s::date[], %(o3_limit_to)s::date[],
+                                %(o3_limit_value)s::float8[]) AS l(d_from, d_to, value)
+                    WHERE w.day BETWEEN l.d_from AND l.d_to), false) AS valid
+FROM (
+    SELECT g.station_id, g.day, g.bucket, g.last_start,
+           avg(h.mean) FILTER (WHERE h.valid) OVER next_8h AS mean,
+           count(*) FILTER (WHERE h.valid) OVER next_8h AS valid_hours,
+           count(h.bucket) OVER next_8h AS hours
+    FROM (SELECT k.station_id, k.day, k.end_ts - interval '8 hours' AS last_start, b.bucket
+          FROM {days} k
+          CROSS JOIN generate_series(k.first_ts, k.end_ts - interval '1 hour',
+                                     interval '1 hour') AS b(bucket)) g
+    LEFT JOIN {hours} h ON h.station_id = g.station_id AND h.day = g.day AND h.bucket = g.bucket
+    WINDOW next_8h AS (PARTITION BY g.station_id, g.day ORDER BY g.bucket
+                       ROWS BETWEEN CURRENT ROW AND 7 FOLLOWING)
+) w
+WHERE w.bucket <= w.last_start
+GROUP BY w.station_id, w.day
+HAVING count(*) FILTER (WHERE w.hours > 0) > 0"""
+
+# The 'o3_8h' twin of every 'o3' station-day: mean = max = the daily maximum 8-hour mean,
+# min = the smallest valid 8-hour mean, valid_hours = valid windows, hours = windows with data.
+INSERT_O3_8H_DAYS = f"""
+WITH o3_days AS MATERIALIZED (
+    SELECT station_id, parameter, day, first_ts, end_ts FROM stage_days WHERE parameter = 'o3'
+),
+o3_hours AS MATERIALIZED ({_HOURS_OF_DAYS.format(days="o3_days", parameter="'o3'")})
+INSERT INTO readings_daily (station_id, parameter, day, mean, min, max, valid_hours, hours, valid)
+SELECT m.station_id, '{O3_DAILY_MAX_8H}', m.day, m.maximum, m.minimum, m.maximum,
+       m.valid_windows, m.windows, m.valid
+FROM ({O3_DAILY_MAX_8H_OF_HOURS.format(days="o3_days", hours="o3_hours")}) m
 """
 
 # A late reading never replaces a newer "latest"; the newest reading of a station-parameter
@@ -183,6 +259,31 @@ JOIN stations s ON s.city_code = k.city_code AND s.kind = 'air'
 JOIN readings_daily d ON d.station_id = s.station_id AND d.parameter = k.parameter
                      AND d.day = k.day AND d.valid
 GROUP BY k.city_code, k.parameter, k.day
+"""
+
+# The daily AQI inputs of every city-day the batch touched: the mean over the city's air
+# stations of each one's valid daily AQI input (storage.aqi_queries, as the API reads them).
+CITY_DAY_AQI_INPUTS = f"""
+WITH keys AS (SELECT DISTINCT city_code, day FROM stage_city_days)
+SELECT k.city_code, k.day, i.input_key, avg(i.value)
+FROM keys k
+JOIN stations s ON s.city_code = k.city_code AND s.kind = 'air'
+CROSS JOIN LATERAL ({
+    STATION_DAY_AQI_INPUTS.format(where="d.station_id = s.station_id AND d.day = k.day")
+}) i
+GROUP BY k.city_code, k.day, i.input_key
+ORDER BY k.city_code, k.day, i.input_key
+"""
+
+DELETE_CITY_DAY_AQIS = """
+DELETE FROM city_daily_aqi a
+USING (SELECT DISTINCT city_code, day FROM stage_city_days) k
+WHERE a.city_code = k.city_code AND a.day = k.day
+"""
+
+COPY_CITY_DAY_AQIS = """
+COPY city_daily_aqi (city_code, day, aqi, version, primary_pollutants, beyond_index,
+                     not_computable, missing) FROM STDIN
 """
 
 _MONTHS = ", ".join(
@@ -310,9 +411,16 @@ SET_RULES = """
 INSERT INTO aggregation_rules (level, fingerprint) VALUES (%s, %s)
 ON CONFLICT (level) DO UPDATE SET fingerprint = excluded.fingerprint
 """
-# Every station, to recompute its levels by new rules.
+# Every station, to recompute its levels by new rules; not one whose whole-station row is
+# already queued and not yet claimed (a migration's rebuild: the stage that claims it runs by
+# these rules).
 QUEUE_EVERY_STATION = """
-INSERT INTO aggregation_queue (station_id) SELECT station_id FROM stations ORDER BY station_id
+INSERT INTO aggregation_queue (station_id)
+SELECT s.station_id FROM stations s
+WHERE NOT EXISTS (SELECT 1 FROM aggregation_queue q
+                  WHERE q.station_id = s.station_id AND q.day IS NULL
+                  FOR UPDATE SKIP LOCKED)
+ORDER BY s.station_id
 """
 
 
@@ -333,6 +441,36 @@ class YearlyRules:
             "limit_to": [t for _, _, t, _ in self.daily_limits],
             "limit_value": [v for _, _, _, v in self.daily_limits],
         }
+
+
+@dataclass(frozen=True)
+class DailyMax8hRule:
+    """What an O3 daily maximum 8-hour mean is judged by (O3_DAILY_MAX_8H_OF_HOURS): valid
+    hours a window needs, valid windows a day needs, and the Grade II 8-hour limit (µg/m³)
+    by days (first day, last day, both inclusive) above which a day with fewer counts."""
+
+    min_hours: int
+    min_windows: int
+    limits: Sequence[tuple[date, date, float | None]]
+
+    def params(self) -> dict[str, Any]:
+        return {
+            "o3_min_hours": self.min_hours,
+            "o3_min_windows": self.min_windows,
+            "o3_limit_from": [f for f, _, _ in self.limits],
+            "o3_limit_to": [t for _, t, _ in self.limits],
+            "o3_limit_value": [v for _, _, v in self.limits],
+        }
+
+
+def daily_max_8h_rule() -> DailyMax8hRule:
+    """The rule of GB 3095 Table 4 and HJ 663 (STANDARDS.md §3a), with the Grade II 8-hour
+    limit of every GB 3095 version by the days it judges."""
+    return DailyMax8hRule(
+        O3_8H_MIN_HOURS,
+        O3_DAILY_MAX_8H_MIN_WINDOWS,
+        [(first, last, s.limit("o3", "8h", 2)) for first, last, s in days_judged()],
+    )
 
 
 @dataclass(frozen=True)
@@ -372,7 +510,8 @@ def tune(conn: psycopg.Connection) -> None:
 def claim(conn: psycopg.Connection, limit: int, stations: int) -> Claimed:
     """Claim up to ``limit`` station-day rows and ``stations`` whole-station rows of the
     queue (inside the caller's transaction: they are deleted when it commits, and back in the
-    queue if it does not) and expand them to station-days."""
+    queue if it does not) and expand them to station-days; the transaction is ``tune``d."""
+    tune(conn)
     conn.execute(CLAIM, {"limit": limit, "stations": stations})
     row = conn.execute("SELECT count(*), min(queued_at) FROM stage_queue").fetchone()
     assert row is not None
@@ -393,11 +532,16 @@ def claimed_rows(conn: psycopg.Connection) -> list[tuple[str, str | None, date |
     ]
 
 
-def refresh_station_days(conn: psycopg.Connection, hourly_min_s: int) -> None:
-    """Lock the batch's station-years and recompute its station-days and latest values."""
+def refresh_station_days(
+    conn: psycopg.Connection, hourly_min_s: int, o3_rule: DailyMax8hRule | None = None
+) -> None:
+    """Lock the batch's station-years and recompute its station-days (the O3 daily maximum
+    8-hour ones by ``o3_rule``, default ``daily_max_8h_rule()``) and latest values."""
+    rule = o3_rule or daily_max_8h_rule()
     conn.execute(LOCK_STATION_YEARS)
     conn.execute(DELETE_STATION_DAYS)
     conn.execute(INSERT_STATION_DAYS, {"hourly_min_s": hourly_min_s})
+    conn.execute(INSERT_O3_8H_DAYS, {"hourly_min_s": hourly_min_s, **rule.params()})
     conn.execute(REFRESH_LATEST)
 
 
@@ -416,6 +560,53 @@ def refresh_cities(conn: psycopg.Connection, rules: YearlyRules) -> None:
     conn.execute(INSERT_CITY_DAYS)
     conn.execute(DELETE_CITY_YEARS)
     conn.execute(INSERT_CITY_YEARS, rules.params())
+
+
+@dataclass(frozen=True)
+class CityDayAqi:
+    """A city's daily AQI (HJ 633, ``version`` in force that day); ``aqi`` None: not
+    computable, ``not_computable`` says why."""
+
+    city_code: str
+    day: date
+    aqi: int | None
+    version: str
+    primary_pollutants: list[str]
+    beyond_index: bool
+    not_computable: str | None
+    missing: list[str]
+
+
+def city_day_aqi_inputs(conn: psycopg.Connection) -> dict[tuple[str, date], dict[str, float]]:
+    """The daily AQI inputs (standards.aqi.daily_aqi keys) of every city-day the batch
+    touched that has any; call after ``refresh_cities`` (its city-year locks held)."""
+    inputs: dict[tuple[str, date], dict[str, float]] = {}
+    for city_code, day, input_key, value in conn.execute(
+        CITY_DAY_AQI_INPUTS, {"aqi_parameters": list(DAILY_AQI_PARAMETERS)}
+    ):
+        inputs.setdefault((city_code, day), {})[input_key] = value
+    return inputs
+
+
+def save_city_day_aqis(conn: psycopg.Connection, rows: Sequence[CityDayAqi]) -> None:
+    """Replace the daily AQIs of every city-day the batch touched by ``rows``."""
+    conn.execute(DELETE_CITY_DAY_AQIS)
+    if not rows:
+        return
+    with conn.cursor().copy(COPY_CITY_DAY_AQIS) as copy:
+        for r in rows:
+            copy.write_row(
+                (
+                    r.city_code,
+                    r.day,
+                    r.aqi,
+                    r.version,
+                    r.primary_pollutants,
+                    r.beyond_index,
+                    r.not_computable,
+                    r.missing,
+                )
+            )
 
 
 def water_months(conn: psycopg.Connection) -> list[WaterMonth]:

@@ -26,6 +26,8 @@ from typing import Any
 
 import psycopg
 
+from storage.aggregation import DAY_HOURS, O3_DAILY_MAX_8H_OF_HOURS, DailyMax8hRule
+
 # (subscription, station) pairs whose station is in the subscription's scope and has new rows
 _IN_SCOPE = """
 in_scope AS (
@@ -68,35 +70,38 @@ LATERAL (
            ON c.station_id = k.station_id AND c.parameter = k.parameter AND c.bucket = k.bucket
 )"""
 
+# The hours of the station-local day k.day of (k.station_id, {parameter}) that hold readings:
+# each hourly mean and whether it is valid, exactly as the view readings_hourly (0008) and
+# the aggregation stage give them. k has the columns of _DAY_BOUNDS, kept by a MATERIALIZED
+# CTE: plain values, which TimescaleDB's ChunkAppend excludes chunks by at run time. The
+# rows are fetched in a subquery of their own (OFFSET 0): grouped directly by their hour,
+# the planner would merge the chunks in ts order instead (a MergeAppend, which scans every
+# chunk in the constant bounds for each key).
+_HOURS_OF_DAY_KEY = """(
+    SELECT g.bucket, g.mean,
+           g.count * greatest(k.reading_interval_s, coalesce(c.coverage_s, 0)) >= 2700 AS valid
+    FROM (SELECT time_bucket('1 hour', r.ts) AS bucket, avg(r.value) AS mean,
+                 count(*)::integer AS count
+          FROM (SELECT r.ts, r.value FROM readings r
+                WHERE r.station_id = k.station_id AND r.parameter = {parameter}
+                  AND r.ts >= k.lo AND r.ts < k.hi
+                  AND r.ts >= %(lo)s AND r.ts < %(hi)s
+                OFFSET 0) r
+          WHERE (time_bucket('1 hour', r.ts) AT TIME ZONE k.timezone)::date = k.day
+          GROUP BY time_bucket('1 hour', r.ts)) g
+    LEFT JOIN hourly_coverage c
+           ON c.station_id = k.station_id AND c.parameter = {parameter} AND c.bucket = g.bucket
+)"""
+
 # The daily mean of the station-local day k.day of (k.station_id, {parameter}): the mean of
 # the day's valid hourly means (HJ 663), valid with >= parameters.daily_min_hours valid
-# hours, exactly as readings_daily holds it. k has the columns of _DAY_BOUNDS, kept by a
-# MATERIALIZED CTE: plain values, which TimescaleDB's ChunkAppend excludes chunks by at run
-# time. The rows are fetched in a subquery of their own (OFFSET 0): grouped directly by
-# their hour, the planner would merge the chunks in ts order instead (a MergeAppend, which
-# scans every chunk in the constant bounds for each key).
-_DAY_OF_KEY = """
+# hours, exactly as readings_daily holds it; max: its largest valid hourly mean.
+_DAY_OF_KEY = f"""
 LATERAL (
-    SELECT avg(h.mean) FILTER (WHERE h.valid) AS mean,
+    SELECT avg(h.mean) FILTER (WHERE h.valid) AS mean, max(h.mean) FILTER (WHERE h.valid) AS max,
            count(*) FILTER (WHERE h.valid) >= p.daily_min_hours AS valid
-    FROM (
-        SELECT g.mean,
-               g.count * greatest(k.reading_interval_s, coalesce(c.coverage_s, 0))
-                   >= 2700 AS valid
-        FROM (SELECT time_bucket('1 hour', r.ts) AS bucket, avg(r.value) AS mean,
-                     count(*)::integer AS count
-              FROM (SELECT r.ts, r.value FROM readings r
-                    WHERE r.station_id = k.station_id AND r.parameter = {parameter}
-                      AND r.ts >= k.lo AND r.ts < k.hi
-                      AND r.ts >= %(lo)s AND r.ts < %(hi)s
-                    OFFSET 0) r
-              WHERE (time_bucket('1 hour', r.ts) AT TIME ZONE k.timezone)::date = k.day
-              GROUP BY time_bucket('1 hour', r.ts)) g
-        LEFT JOIN hourly_coverage c
-               ON c.station_id = k.station_id AND c.parameter = {parameter}
-              AND c.bucket = g.bucket
-    ) h
-    JOIN parameters p ON p.parameter = {parameter}
+    FROM {_HOURS_OF_DAY_KEY} h
+    JOIN parameters p ON p.parameter = {{parameter}}
     GROUP BY p.daily_min_hours
 )"""
 
@@ -166,7 +171,7 @@ _VALUE_PARTS["water_class"] = _VALUE_PARTS["reading"]
 @cache
 def values_statement(targets: frozenset[str]) -> str:
     """The statement of the values the new rows give the subscriptions of ``targets`` (those
-    without a part here, daily_aqi, are left out; see ``daily_means_for_aqi``)."""
+    without a part here, daily_aqi, are left out; see ``daily_aqi_inputs``)."""
     parts = [_VALUE_PARTS[t] for t in sorted(targets) if t in _VALUE_PARTS]
     parts = list(dict.fromkeys(parts))  # reading and water_class share one part
     if not parts:
@@ -178,12 +183,15 @@ def values_statement(targets: frozenset[str]) -> str:
 # Values to judge: (subscription, station, observed_at, value, day), for every target
 VALUES_OF_NEW_ROWS = values_statement(frozenset(_VALUE_PARTS))
 
-# Daily means of the AQI pollutants on the station-local days the batch's pollutant rows
-# touched, at the stations in scope of a daily_aqi subscription
-DAILY_MEANS_FOR_AQI = f"""
+# The daily AQI inputs (standards.aqi.daily_aqi keys, as storage.aqi_queries reads them
+# from readings_daily) of the station-local days the batch's pollutant rows touched, at the
+# stations in scope of a daily_aqi subscription: the valid daily means of the pollutants
+# but O3; 'o3_1h', the largest valid hourly mean of a valid O3 day; 'o3_8h', the valid O3
+# daily maximum 8-hour mean, by the aggregation stage's own rule (O3_DAILY_MAX_8H_OF_HOURS).
+DAILY_AQI_INPUTS = f"""
 WITH {_IN_SCOPE},
 day_keys AS MATERIALIZED (
-    SELECT t.*, {_DAY_BOUNDS}
+    SELECT t.*, {_DAY_BOUNDS}, {DAY_HOURS.format(day="t.day", tz="t.timezone")}
     FROM (SELECT DISTINCT n.station_id,
                  {_LOCAL_DAY.format(ts="n.ts", tz="i.timezone")} AS day,
                  i.timezone, i.reading_interval_s
@@ -192,15 +200,28 @@ day_keys AS MATERIALIZED (
           WHERE n.parameter = ANY (%(pollutants)s)) t
 ),
 days AS (
-    SELECT k.station_id, k.day, pollutant.parameter, d.mean
+    SELECT k.station_id, k.day,
+           CASE pollutant.parameter WHEN 'o3' THEN 'o3_1h' ELSE pollutant.parameter END
+               AS input_key,
+           CASE pollutant.parameter WHEN 'o3' THEN d.max ELSE d.mean END AS value
     FROM day_keys k
     CROSS JOIN unnest(%(pollutants)s::text[]) AS pollutant(parameter)
     CROSS JOIN {_DAY_OF_KEY.format(parameter="pollutant.parameter")} d
     WHERE d.valid
-)
+),
+o3_hours AS MATERIALIZED (
+    SELECT k.station_id, k.day, h.bucket, h.mean, h.valid
+    FROM day_keys k CROSS JOIN LATERAL {_HOURS_OF_DAY_KEY.format(parameter="'o3'")} h
+),
+o3_days AS (
+    SELECT m.station_id, m.day, 'o3_8h' AS input_key, m.maximum AS value
+    FROM ({O3_DAILY_MAX_8H_OF_HOURS.format(days="day_keys", hours="o3_hours")}) m
+    WHERE m.valid
+),
+inputs AS (SELECT * FROM days UNION ALL SELECT * FROM o3_days)
 SELECT i.subscription_id, i.station_id, d.day, d.day::timestamp AT TIME ZONE i.timezone,
-       d.parameter, d.mean
-FROM in_scope i JOIN days d ON d.station_id = i.station_id
+       d.input_key, d.value
+FROM in_scope i JOIN inputs d ON d.station_id = i.station_id
 WHERE i.target = 'daily_aqi'
 """
 
@@ -270,7 +291,7 @@ Span = tuple[datetime | None, datetime | None]
 def lock_days(cur: psycopg.Cursor[Any], pollutants: Sequence[str]) -> Span:
     """Take, until the transaction ends, the day locks of the keys the new rows touch for the
     mean subscriptions in scope (LOCK_DAYS); returns the span of the readings of those days,
-    for ``values_of_new_rows`` and ``daily_means_for_aqi``. Call it before them, and only
+    for ``values_of_new_rows`` and ``daily_aqi_inputs``. Call it before them, and only
     when a subscription of MEAN_TARGETS is active: judging without one takes no lock."""
     row = cur.execute(LOCK_DAYS, {"pollutants": list(pollutants)}).fetchone()
     return (None, None) if row is None else (row[1], row[2])
@@ -292,15 +313,16 @@ def values_of_new_rows(
     return cur.execute(statement, params).fetchall()
 
 
-def daily_means_for_aqi(
-    cur: psycopg.Cursor[Any], pollutants: Sequence[str], span: Span
+def daily_aqi_inputs(
+    cur: psycopg.Cursor[Any], pollutants: Sequence[str], span: Span, o3_rule: DailyMax8hRule
 ) -> list[tuple[Any, ...]]:
-    """(subscription_id, station_id, day, start of the day, parameter, mean) of the valid daily
-    means of ``pollutants`` on every station-local day the new rows of a pollutant touched,
-    for each daily_aqi subscription whose scope holds the station; computed from
-    ``readings`` within ``span`` (from ``lock_days``, taken first)."""
-    params = {"pollutants": list(pollutants), "lo": span[0], "hi": span[1]}
-    return cur.execute(DAILY_MEANS_FOR_AQI, params).fetchall()
+    """(subscription_id, station_id, day, start of the day, input key, value) of the daily AQI
+    inputs (standards.aqi.daily_aqi keys) of every station-local day the new rows of one of
+    ``pollutants`` touched, for each daily_aqi subscription whose scope holds the station;
+    computed from ``readings`` within ``span`` (from ``lock_days``, taken first), the O3 daily
+    maximum 8-hour mean by ``o3_rule``."""
+    params = {"pollutants": list(pollutants), "lo": span[0], "hi": span[1], **o3_rule.params()}
+    return cur.execute(DAILY_AQI_INPUTS, params).fetchall()
 
 
 def silent_stations(cur: psycopg.Cursor[Any]) -> list[tuple[Any, ...]]:

@@ -1,17 +1,18 @@
 """The concentrations an HJ 633 AQI needs, read from the hourly and daily rollups.
 
 A station's values come from its own valid hourly means (readings_hourly) and valid daily
-means (readings_daily). A city's value of each statistic is the mean of its stations' valid
-values of that statistic (HJ 663), so every query takes a list of stations: one for a station,
-all of a city's air stations for a city. The AQI arithmetic itself is standards.aqi's.
-Concentrations are in µg/m³, CO in mg/m³.
+values (readings_daily, where the aggregation stage also keeps the O3 daily maximum 8-hour
+mean as parameter 'o3_8h'). A city's value of each statistic is the mean of its stations'
+valid values of that statistic (HJ 663), so every query takes a list of stations: one for a
+station, all of a city's air stations for a city. The AQI arithmetic itself is
+standards.aqi's. Concentrations are in µg/m³, CO in mg/m³.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, datetime
 
 import psycopg
 
@@ -26,6 +27,9 @@ MOVING_24H_PARAMETERS = ("pm25", "pm10", "so2")
 MOVING_8H_PARAMETERS = ("o3",)
 # Daily means: the 24-hour pollutants; O3 enters a day as its daily maximum 8-hour and 1-hour.
 DAILY_MEAN_PARAMETERS = ("pm25", "pm10", "so2", "no2", "co")
+# The readings_daily parameters a daily AQI reads: the daily means, 'o3' (its day's largest
+# valid hourly mean is the daily maximum 1-hour) and 'o3_8h' (the daily maximum 8-hour mean).
+DAILY_AQI_PARAMETERS = (*DAILY_MEAN_PARAMETERS, "o3", "o3_8h")
 # A 24-hour moving mean needs as many valid hours of its 24 as a daily mean of its day
 # (GB 3095 Table 4 by analogy; the standard sets no number for the moving mean).
 MOVING_24H_MIN_HOURS = DAILY_MIN_HOURS
@@ -36,7 +40,8 @@ class AqiConcentration:
     """One concentration an AQI is computed from, with what stands behind it.
 
     ``stations``: stations whose valid values were averaged (1 for a station);
-    ``valid_hours``: valid hourly values behind it, summed over those stations;
+    ``valid_hours``: valid hourly values behind it, summed over those stations (a daily
+    maximum 8-hour mean: the valid O3 hours of its days);
     ``valid_windows``: for a daily maximum 8-hour mean, the 8-hour windows of the day with
     enough valid hours (of 17), summed over the stations; otherwise None.
     """
@@ -114,64 +119,35 @@ GROUP BY bucket, input_key
 ORDER BY bucket, input_key
 """
 
-# For each station-local day in [start, end]: each station's valid daily means, its O3 daily
-# maximum 1-hour (from a valid O3 day) and its O3 daily maximum 8-hour mean: the largest
-# 8-hour moving mean of the windows that lie inside the day (ending 08:00 … 24:00, HJ 663),
-# each window with >= min_8h valid hours; then the mean over the stations of each statistic.
-DAILY_AQI_CONCENTRATIONS = """
-WITH members AS (
-    SELECT station_id, timezone FROM stations WHERE station_id = ANY(%(station_ids)s)
-),
-station_means AS (
-    SELECT d.station_id, d.day, d.parameter AS input_key, d.mean AS value,
-           d.valid_hours::bigint AS hours, NULL::bigint AS windows
-    FROM readings_daily d
-    WHERE d.station_id = ANY(%(station_ids)s) AND d.parameter = ANY(%(mean_parameters)s)
-      AND d.valid AND d.day BETWEEN %(start)s AND %(end)s
-),
-o3_max_1h AS (
-    SELECT d.station_id, d.day, 'o3_1h' AS input_key, d.max AS value,
-           d.valid_hours::bigint AS hours, NULL::bigint AS windows
-    FROM readings_daily d
-    WHERE d.station_id = ANY(%(station_ids)s) AND d.parameter = 'o3'
-      AND d.valid AND d.day BETWEEN %(start)s AND %(end)s
-),
-o3_hourly AS MATERIALIZED (
-    SELECT station_id, bucket, mean
-    FROM readings_hourly
-    WHERE station_id = ANY(%(station_ids)s) AND parameter = 'o3' AND valid
-      AND bucket >= %(lo)s AND bucket < %(hi)s
-),
-o3_grid AS (
-    SELECT m.station_id, m.timezone, g.bucket, h.mean
-    FROM members m
-    CROSS JOIN LATERAL generate_series(
-        (%(start)s::date::timestamp AT TIME ZONE m.timezone),
-        ((%(end)s::date + 1)::timestamp AT TIME ZONE m.timezone) - interval '1 hour',
-        interval '1 hour') AS g(bucket)
-    LEFT JOIN o3_hourly h ON h.station_id = m.station_id AND h.bucket = g.bucket
-),
-o3_windows AS (
-    SELECT station_id, timezone, bucket,
-           avg(mean) OVER next_8h AS mean_8h, count(mean) OVER next_8h AS hours_8h
-    FROM o3_grid
-    WINDOW next_8h AS (PARTITION BY station_id ORDER BY bucket
-                       ROWS BETWEEN CURRENT ROW AND 7 FOLLOWING)
-),
-o3_max_8h AS (
-    SELECT station_id, (bucket AT TIME ZONE timezone)::date AS day, 'o3_8h' AS input_key,
-           max(mean_8h) AS value, (array_agg(hours_8h ORDER BY mean_8h DESC))[1] AS hours,
-           count(*) AS windows
-    FROM o3_windows
-    WHERE hours_8h >= %(min_8h)s
-      AND ((bucket + interval '7 hours') AT TIME ZONE timezone)::date
-          = (bucket AT TIME ZONE timezone)::date
-    GROUP BY station_id, (bucket AT TIME ZONE timezone)::date
-),
-station_values AS (
-    SELECT * FROM station_means
-    UNION ALL SELECT * FROM o3_max_1h
-    UNION ALL SELECT * FROM o3_max_8h
+# The daily AQI inputs of the valid station-days of readings_daily that {where} selects
+# (readings_daily d): (station_id, day, input key of standards.aqi.daily_aqi, value, valid
+# hours of the row): a daily mean of pm25 … co; 'o3_1h', the largest valid hourly mean of a
+# valid O3 day; 'o3_8h', the daily maximum 8-hour mean (valid_hours: its valid windows).
+# Shared by the API's daily AQI and the aggregation stage's city_daily_aqi.
+STATION_DAY_AQI_INPUTS = """
+SELECT d.station_id, d.day,
+       CASE d.parameter WHEN 'o3' THEN 'o3_1h' ELSE d.parameter END AS input_key,
+       CASE d.parameter WHEN 'o3' THEN d.max ELSE d.mean END AS value,
+       d.valid_hours
+FROM readings_daily d
+WHERE d.valid AND d.parameter = ANY(%(aqi_parameters)s) AND {where}"""
+
+# For each station-local day in [start, end]: each station's daily AQI inputs, then the mean
+# over the stations of each (HJ 663); an O3 daily maximum 8-hour mean is backed by the valid
+# hours of its O3 day and by its valid 8-hour windows.
+DAILY_AQI_CONCENTRATIONS = f"""
+WITH station_values AS (
+    SELECT i.day, i.input_key, i.value,
+           CASE WHEN i.input_key = 'o3_8h' THEN coalesce(o.valid_hours, 0)
+                ELSE i.valid_hours END AS hours,
+           CASE WHEN i.input_key = 'o3_8h' THEN i.valid_hours END AS windows
+    FROM ({
+    STATION_DAY_AQI_INPUTS.format(
+        where="d.station_id = ANY(%(station_ids)s) AND d.day BETWEEN %(start)s AND %(end)s"
+    )
+}) i
+    LEFT JOIN readings_daily o ON i.input_key = 'o3_8h' AND o.station_id = i.station_id
+                              AND o.parameter = 'o3' AND o.day = i.day
 )
 SELECT day, input_key, avg(value), count(*), sum(hours)::int, sum(windows)::int
 FROM station_values
@@ -224,7 +200,7 @@ def latest_day_with_aqi_data(conn: psycopg.Connection, station_ids: Sequence[str
     an AQI pollutant."""
     row = conn.execute(
         LATEST_DAY_WITH_AQI_DATA,
-        {"station_ids": list(station_ids), "parameters": list(AQI_PARAMETERS)},
+        {"station_ids": list(station_ids), "parameters": list(DAILY_AQI_PARAMETERS)},
     ).fetchone()
     return None if row is None else row[0]
 
@@ -259,13 +235,9 @@ def daily_aqi_concentrations(
     AQI inputs by standards.aqi.daily_aqi key ("pm25", …, "co", "o3_8h", "o3_1h")."""
     params = {
         "station_ids": list(station_ids),
-        "mean_parameters": list(DAILY_MEAN_PARAMETERS),
-        "min_8h": O3_8H_MIN_HOURS,
+        "aqi_parameters": list(DAILY_AQI_PARAMETERS),
         "start": start,
         "end": end,
-        # bounds as constants for chunk exclusion; a local day lies within a day of UTC's
-        "lo": datetime.combine(start - timedelta(days=1), time(), UTC),
-        "hi": datetime.combine(end + timedelta(days=2), time(), UTC),
     }
     by_day: dict[date, dict[str, AqiConcentration]] = {}
     for day, input_key, value, stations, hours, windows in conn.execute(

@@ -239,8 +239,35 @@ SELECT h.station_id, h.parameter, (h.hour AT TIME ZONE h.timezone)::date AS day,
        avg(h.mean) FILTER (WHERE h.valid) AS mean,
        count(*) FILTER (WHERE h.valid) AS valid_hours, count(*) AS hours,
        count(*) FILTER (WHERE h.valid) >= CASE WHEN h.parameter IN
-           ('pm25', 'pm10', 'so2', 'no2', 'co', 'o3') THEN 20 ELSE 1 END AS valid
+           ('pm25', 'pm10', 'so2', 'no2', 'co', 'o3') THEN 20 ELSE 1 END AS valid,
+       max(h.mean) FILTER (WHERE h.valid) AS max
 FROM hourly h
+GROUP BY 1, 2, 3
+UNION ALL
+-- O3 daily maximum 8-hour (HJ 663, STANDARDS.md §3a): the windows of 8 hours starting at an
+-- hour S of the day whose last hour (S + 7 h) starts in the day too, each hour counted in the
+-- windows starting 0 … 7 hours before it; a window is valid with >= 6 valid hours; the day's
+-- value is the largest valid window, valid with >= 14 valid windows or with a value above
+-- 160 (the Grade II 8-hour limit of every GB 3095 version)
+SELECT w.station_id, 'o3_8h', w.day,
+       max(w.mean) FILTER (WHERE w.valid_hours >= 6),
+       count(*) FILTER (WHERE w.valid_hours >= 6), count(*),
+       count(*) FILTER (WHERE w.valid_hours >= 6) >= 14
+           OR coalesce(max(w.mean) FILTER (WHERE w.valid_hours >= 6) > 160, false),
+       max(w.mean) FILTER (WHERE w.valid_hours >= 6)
+FROM (
+    SELECT h.station_id, (h.hour AT TIME ZONE h.timezone)::date AS day,
+           h.hour - k * interval '1 hour' AS start,
+           avg(h.mean) FILTER (WHERE h.valid) AS mean,
+           count(*) FILTER (WHERE h.valid) AS valid_hours
+    FROM hourly h CROSS JOIN generate_series(0, 7) k
+    WHERE h.parameter = 'o3'
+      AND ((h.hour - k * interval '1 hour') AT TIME ZONE h.timezone)::date
+          = (h.hour AT TIME ZONE h.timezone)::date
+      AND ((h.hour + (7 - k) * interval '1 hour') AT TIME ZONE h.timezone)::date
+          = (h.hour AT TIME ZONE h.timezone)::date
+    GROUP BY 1, 2, 3
+) w
 GROUP BY 1, 2, 3
 """
 _DAILY_FROM_READINGS = f"""
@@ -295,6 +322,63 @@ FROM readings ORDER BY station_id, parameter, ts DESC
 _LATEST_STORED = "SELECT station_id, parameter, ts, value FROM latest_readings"
 
 
+# Each city-day's daily AQI inputs: the mean over its air stations of each one's valid daily
+# means, O3 daily maximum 1-hour ('o3_1h': the largest valid hour of a valid O3 day) and
+# 8-hour ('o3_8h')
+_CITY_DAY_AQI_INPUTS_FROM_READINGS = f"""
+SELECT s.city_code, d.day,
+       CASE WHEN d.parameter = 'o3' THEN 'o3_1h' ELSE d.parameter END,
+       avg(CASE WHEN d.parameter = 'o3' THEN d.max ELSE d.mean END)
+FROM ({_DAILY}) d JOIN stations s USING (station_id)
+WHERE d.valid AND s.kind = 'air' AND s.city_code IS NOT NULL
+  AND d.parameter IN ('pm25', 'pm10', 'so2', 'no2', 'co', 'o3', 'o3_8h')
+GROUP BY 1, 2, 3
+"""
+_CITY_DAY_AQI_STORED = """
+SELECT city_code, day, aqi, version, primary_pollutants, beyond_index, not_computable, missing
+FROM city_daily_aqi
+"""
+
+
+def _assert_city_day_aqis_match(conn: psycopg.Connection) -> None:
+    """city_daily_aqi holds the HJ 633 daily AQI (standards.aqi) of the city-day inputs
+    recomputed from `readings`. Summation order moves a mean by an ulp, which may cross a
+    breakpoint or a rounding half: the stored AQI must lie between the AQIs of the inputs
+    scaled by 1 ∓ 1e-9 (the AQI does not decrease with a concentration), and its other fields
+    must match when those two agree."""
+    from standards.aqi import daily_aqi
+
+    inputs: dict[tuple[str, Any], dict[str, float]] = {}
+    for city_code, day, key, value in conn.execute(_CITY_DAY_AQI_INPUTS_FROM_READINGS):
+        inputs.setdefault((city_code, day), {})[key] = value
+    expected = {}
+    for (city_code, day), values in inputs.items():
+        low = daily_aqi({k: v * (1 - 1e-9) for k, v in values.items()}, day)
+        high = daily_aqi({k: v * (1 + 1e-9) for k, v in values.items()}, day)
+        if low.aqi is None and low.not_computable is None:
+            continue
+        expected[(city_code, day)] = (low, high)
+    stored = {(row[0], row[1]): row[2:] for row in conn.execute(_CITY_DAY_AQI_STORED)}
+    missing_days = sorted(set(expected) - set(stored))
+    extra_days = sorted(set(stored) - set(expected))
+    assert not missing_days and not extra_days, (
+        f"city daily AQI days differ from readings: missing {missing_days[:5]}, "
+        f"extra {extra_days[:5]}"
+    )
+    for key, (low, high) in expected.items():
+        aqi, version, primary, beyond, not_computable, missing = stored[key]
+        assert version == low.version, (key, version, low.version)
+        assert (not_computable is None) == (low.not_computable is None), (key, not_computable)
+        if low.aqi is None or high.aqi is None:
+            assert aqi is None, (key, aqi)
+            continue
+        assert aqi is not None and low.aqi <= aqi <= high.aqi, (key, aqi, low.aqi, high.aqi)
+        judged = [(r.aqi, list(r.primary_pollutants), r.beyond_index) for r in (low, high)]
+        if judged[0] == judged[1]:
+            assert (aqi, primary, beyond) == judged[0], (key, aqi, primary, beyond)
+        assert missing == list(low.missing), (key, missing, low.missing)
+
+
 def assert_rollups_match_readings(database_url: str, settled: bool = True) -> int:
     """Every derived level equals a recomputation from `readings` (after the aggregation
     stage has reflected everything, unless ``settled`` is False); returns the hours."""
@@ -302,6 +386,9 @@ def assert_rollups_match_readings(database_url: str, settled: bool = True) -> in
         settle(database_url)
     with psycopg.connect(database_url) as conn:
         conn.execute("SET TIME ZONE 'UTC'")
+        # the recomputations are costed far above their run time (generate_subscripts):
+        # compiling them would take seconds each, running them takes milliseconds
+        conn.execute("SET jit = off")
         for name, recomputed, kept in (
             ("hourly", _HOURLY_FROM_READINGS, _HOURLY_STORED),
             ("station-day", _DAILY_FROM_READINGS, _DAILY_STORED),
@@ -319,6 +406,7 @@ def assert_rollups_match_readings(database_url: str, settled: bool = True) -> in
             assert not missing and not extra, (
                 f"{name} level differs from readings: missing {missing[:5]}, extra {extra[:5]}"
             )
+        _assert_city_day_aqis_match(conn)
         hourly = conn.execute("SELECT count(*) FROM readings_hourly").fetchone()
     assert hourly is not None
     return int(hourly[0])

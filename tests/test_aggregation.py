@@ -3,7 +3,8 @@ interleaving of writers (three ingest connections with transactions left open ac
 bulk imports of hourly values, late and repeated readings), registry changes, stage batches
 of any size, stage batches killed mid-way and two stages at once, once the queue is drained
 every derived level equals what `readings` gives (tests.support.assert_rollups_match_readings,
-SQL written independently of storage/aggregation.py)."""
+SQL written independently of storage/aggregation.py), the O3 daily maximum 8-hour days and
+the cities' daily AQIs included."""
 
 from __future__ import annotations
 
@@ -42,7 +43,7 @@ Drawn = tuple[str, str, int, int, float]
 minutes = st.sampled_from([0, 0, 0, 15, 30, 45])
 air_reading = st.tuples(
     st.sampled_from(AIR),
-    st.sampled_from(["pm25", "pm10"]),
+    st.sampled_from(["pm25", "pm10", "o3"]),
     st.integers(0, HOURS - 1),
     minutes,
     st.floats(0, 500, allow_nan=False).map(lambda v: round(v, 1)),
@@ -68,10 +69,18 @@ def rows(drawn: list[Drawn], second: int) -> list[ReadingRow]:
 
 
 def whole_days(hours: int) -> list[ReadingRow]:
-    """Hourly PM2.5 of AG-1 for the first ``hours`` hours: valid days."""
+    """Hourly PM2.5 and O3 of AG-1 for the first ``hours`` hours: valid days (and valid O3
+    daily maximum 8-hour means)."""
     return [
-        ("AG-1", "pm25", START + timedelta(hours=h, seconds=20), float(h % 90), RECEIVED)
+        (
+            "AG-1",
+            parameter,
+            START + timedelta(hours=h, seconds=20),
+            float(h % 90) * scale,
+            RECEIVED,
+        )
         for h in range(hours)
+        for parameter, scale in (("pm25", 1), ("o3", 3))
     ]
 
 

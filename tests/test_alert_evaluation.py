@@ -118,6 +118,66 @@ def test_daily_aqi_preset_fires_at_201(database_url):
     assert [(e[0], e[3]) for e in events(database_url)] == [("firing", 201.0)]
 
 
+def test_daily_aqi_preset_fires_on_an_ozone_day(database_url):
+    subscribe(
+        database_url,
+        target="daily_aqi",
+        comparator=">=",
+        threshold=201,
+        preset="aqi_heavily_polluted",
+    )
+    day = datetime(2026, 7, 1, tzinfo=TZ)
+    with psycopg.connect(database_url) as conn:
+        prepare_connection(conn)
+        # O3 300 all day, PM2.5 clean: the daily maximum 8-hour 300 on 265…800 →
+        # 200 + 100·35/535 = 206.5 → 207; the day is heavily polluted by ozone alone
+        write_batch(
+            conn,
+            hourly(BEIJING, day, [300.0] * 24, "o3") + hourly(BEIJING, day, [10.0] * 24),
+            after_write=evaluate_batch,
+        )
+    got = events(database_url)
+    assert [(e[0], e[3]) for e in got] == [("firing", 207.0)]
+    assert got[0][2] == day
+
+
+def test_daily_aqi_of_o3_needs_14_valid_8_hour_windows_as_the_stage(database_url):
+    subscribe(database_url, target="daily_aqi", comparator=">=", threshold=90)
+    first = datetime(2026, 7, 1, tzinfo=TZ)
+    with psycopg.connect(database_url) as conn:
+        prepare_connection(conn)
+        # 150 without data in the first 6 hours: 13 valid windows, 150 within the 160 limit,
+        # so no daily maximum 8-hour mean and no AQI (one valid window once sufficed: 92)
+        write_batch(
+            conn,
+            hourly(BEIJING, first + timedelta(hours=6), [150.0] * 18, "o3"),
+            after_write=evaluate_batch,
+        )
+        assert events(database_url) == []
+        # the next day without the first 5 hours: 14 valid windows, 150 on 100…160 →
+        # 50 + 50·50/60 = 91.7 → 92
+        second = first + timedelta(days=1)
+        write_batch(
+            conn,
+            hourly(BEIJING, second + timedelta(hours=5), [150.0] * 19, "o3"),
+            after_write=evaluate_batch,
+        )
+    assert [(e[0], e[2], e[3]) for e in events(database_url)] == [("firing", second, 92.0)]
+
+
+def test_2012_daily_aqi_with_o3_reads_the_o3_daily_max_1_hour(database_url):
+    subscribe(database_url, target="daily_aqi", comparator=">=", threshold=151)
+    day = datetime(2025, 7, 1, tzinfo=TZ)
+    with psycopg.connect(database_url) as conn:
+        prepare_connection(conn)
+        # 100 but 320 at 14:00: max 1-hour 320 on 300…400 → 150 + 50·20/100 = 160; the
+        # 8-hour maximum (7·100 + 320)/8 = 127.5 → 64
+        values = [100.0] * 24
+        values[14] = 320.0
+        write_batch(conn, hourly(BEIJING, day, values, "o3"), after_write=evaluate_batch)
+    assert [(e[0], e[3]) for e in events(database_url)] == [("firing", 160.0)]
+
+
 def test_no_event_without_the_committed_readings(database_url):
     subscribe(database_url, target="reading", parameter="pm25", threshold=75)
 

@@ -198,15 +198,14 @@ def test_daily_o3_max_8h_uses_windows_inside_the_day_with_6_valid_hours(admin, d
         datetime(2026, 6, 10, tzinfo=BEIJING),
         {"o3": [50.0] * 20 + [300.0] * 8},
     )
-    # 2026-06-12: 50 except 400 at 08:00 and no data 09:00–13:00. Windows 04–12 … 11–19 have
-    # fewer than 6 valid hours (08–16 would give (400 + 2·50)/3 = 166.7); the best valid
-    # window is 03–11 with 6 hours: (5·50 + 400)/6 = 108.33.
-    write_hours(
-        database_url,
-        "110000-A001",
-        datetime(2026, 6, 12, tzinfo=BEIJING),
-        {"o3": [50.0] * 8 + [400.0] + [None] * 5 + [50.0] * 10},
-    )
+    # 2026-06-12: 50 except 400 at 13:00 and no data at 09:00, 12:00 and 16:00. The window
+    # 09–17 has 5 valid hours (it would give (4·50 + 400)/5 = 120); the 16 others have 6 or
+    # more, the best 6: (5·50 + 400)/6 = 108.33 (06–14 … 08–16, 10–18 … 12–20).
+    o3_day: list[float | None] = [50.0] * 24
+    o3_day[13] = 400.0
+    for hour in (9, 12, 16):
+        o3_day[hour] = None
+    write_hours(database_url, "110000-A001", datetime(2026, 6, 12, tzinfo=BEIJING), {"o3": o3_day})
     settle(database_url)
     response = admin.get(
         "/v1/stations/110000-A001/aqi",
@@ -227,7 +226,8 @@ def test_daily_o3_max_8h_uses_windows_inside_the_day_with_6_valid_hours(admin, d
 
     o3_third = concentrations(third)["o3_8h"]
     assert o3_third["value"] == pytest.approx(650 / 6)
-    assert (o3_third["valid_windows"], o3_third["valid_hours"]) == (9, 6)
+    # valid windows of 17; valid hours of the O3 day behind them
+    assert (o3_third["valid_windows"], o3_third["valid_hours"]) == (16, 21)
     # 2026 rounds 108.33 to 108 before the IAQI: 108 on 100…160 → 50 + 50·8/60 = 56.67 → 57
     (iaqi_8h,) = [i for i in third["iaqi"] if i["pollutant"] == "o3_8h"]
     assert (iaqi_8h["iaqi"], iaqi_8h["concentration"]) == (57, 108.0)
@@ -282,6 +282,32 @@ def test_so2_1_hour_above_800_uses_2012_24_hour_mean_and_2026_fixed_200(admin, d
     (so2,) = [i for i in new["iaqi"] if i["pollutant"] == "so2"]
     assert (so2["iaqi"], so2["beyond_index"]) == (200, False)
     assert "IAQI 200" in so2["rule"]
+
+
+def test_2012_so2_1_hour_above_800_without_24_hour_mean_is_shown_not_computable(
+    admin, database_url
+):
+    # one hour of SO2 900 and NO2 100 (→ 50): without a 24-hour SO2 mean the SO2 IAQI is
+    # unknown, and 50 would understate the hour
+    write_hours(
+        database_url,
+        "110000-A001",
+        datetime(2025, 12, 1, 23, tzinfo=BEIJING),
+        {"so2": [900.0], "no2": [100.0]},
+    )
+    body = admin.get(
+        "/v1/stations/110000-A001/aqi",
+        params={"start": "2025-12-01T23:00:00+08:00", "end": "2025-12-01T23:00:00+08:00"},
+    ).json()
+    assert body["items"] == []
+    (hour,) = body["not_computable"]
+    assert (hour["start"], hour["version"]) == ("2025-12-01T23:00:00+08:00", "HJ 633-2012")
+    assert "so2_1h above 800" in hour["reason"] and "'so2_24h' is missing" in hour["reason"]
+    assert {i["pollutant"]: i["iaqi"] for i in hour["iaqi"]}["no2"] == 50
+    assert "so2" in hour["missing"]
+    # nothing earlier has an AQI: no latest
+    latest = admin.get("/v1/stations/110000-A001/aqi/latest")
+    assert latest.status_code == 404
 
 
 def test_latest_hour_beyond_the_index_is_reported_as_500_plus(admin, database_url):

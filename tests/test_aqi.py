@@ -203,11 +203,35 @@ def test_2012_so2_1h_above_800_uses_the_24h_so2_iaqi() -> None:
     assert (result.aqi, result.primary_pollutants) == (108, ("so2",))
 
 
-def test_2012_so2_1h_above_800_without_24h_mean_has_no_so2_iaqi() -> None:
+def test_2012_so2_1h_above_800_without_24h_mean_is_not_computable() -> None:
+    # the NO2 IAQI alone (50) would understate an SO2 whose IAQI is unknown
     result = hourly_aqi({"so2": 900, "no2": 100}, datetime(2025, 1, 1, 10))
     assert result.iaqi["so2"].value is None
     assert "so2" in result.missing
-    assert result.aqi == 50
+    assert (result.aqi, result.category, result.primary_pollutants) == (None, None, ())
+    assert result.not_computable is not None
+    assert "so2_1h above 800" in result.not_computable
+    assert "'so2_24h' is missing" in result.not_computable
+    assert str(result) == "—"
+
+
+def test_2012_o3_8h_above_800_without_1h_value_is_not_computable() -> None:
+    # PM2.5 100 alone would give 132; the O3 IAQI is that of the missing 1-hour maximum
+    result = daily_aqi({"o3_8h": 850, "pm25": 100}, date(2025, 7, 1))
+    assert result.aqi is None and result.iaqi["o3_8h"].value is None
+    assert result.not_computable is not None
+    assert "o3_8h above 800" in result.not_computable
+    hourly = hourly_aqi({"o3_8h": 850, "no2": 100}, datetime(2025, 7, 1, 15))
+    assert hourly.aqi is None and hourly.not_computable is not None
+
+
+def test_a_missing_pollutant_without_a_rule_leaves_the_aqi_computable() -> None:
+    result = daily_aqi({"o3_8h": 700, "pm25": 100}, date(2025, 7, 1))
+    # 700 on 265…800 → 200 + 100·435/535 = 281.3 → 282; o3_1h missing
+    assert (result.aqi, result.not_computable) == (282, None)
+    assert "o3_1h" in result.missing
+    # 2026: O3 8-hour above 800 is IAQI 300, no substitute needed
+    assert daily_aqi({"o3_8h": 850}, date(2026, 7, 1)).not_computable is None
 
 
 def test_2012_so2_1h_at_800_is_200_from_the_table() -> None:
