@@ -152,6 +152,36 @@ class PostgresServer:
                 "log_min_messages = warning\n"
             )
 
+    @property
+    def exists(self) -> bool:
+        """Whether the cluster has been made (by a first ``start``)."""
+        return (self.pgdata / "PG_VERSION").exists()
+
+    def attach(self) -> bool:
+        """Use the server another process (``airwater run``) runs on this cluster, if one
+        answers: its port becomes ours and True is returned. Stopping it stays that process's
+        job; a False leaves everything as it was."""
+        try:
+            lines = (self.pgdata / "postmaster.pid").read_text(encoding="utf-8").splitlines()
+            pid, port = int(lines[0]), int(lines[3])  # postmaster.pid: pid, datadir, start, port
+        except (OSError, ValueError, IndexError):
+            return False
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False  # a pid file left by a server that was killed
+        except PermissionError:
+            pass  # alive, under another user
+        try:
+            with psycopg.connect(
+                f"postgresql://postgres@127.0.0.1:{port}/{self.database}", connect_timeout=5
+            ):
+                pass
+        except psycopg.Error:
+            return False  # starting, stopping, or its database not made yet
+        self.port = port
+        return True
+
     def start(self) -> None:
         self.initialise()
         if (self.pgdata / "postmaster.pid").exists():

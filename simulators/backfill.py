@@ -18,6 +18,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from functools import lru_cache
+from typing import Literal
 from zoneinfo import ZoneInfo
 
 import psycopg
@@ -162,11 +163,12 @@ def generate_rows(
 def backfill_period(
     year: int | None = None,
     start: date | None = None,
-    to: date | None = None,
+    to: date | Literal["now"] | None = None,
     now: datetime | None = None,
 ) -> tuple[datetime, datetime]:
     """[start, end) in Beijing time: from 1 January of ``year`` (or ``start``) to ``to``
-    (exclusive; default the next 1 January), never beyond the start of the current hour."""
+    (exclusive; default the next 1 January; ``"now"``: the start of the current hour, where
+    live readings carry on), never beyond the start of the current hour."""
     if start is None:
         if year is None:
             raise ValueError("give a year or a start date")
@@ -174,9 +176,10 @@ def backfill_period(
     if to is None:
         to = date((year if year is not None else start.year) + 1, 1, 1)
     lo = datetime(start.year, start.month, start.day, tzinfo=NETWORK_TZ)
-    hi = datetime(to.year, to.month, to.day, tzinfo=NETWORK_TZ)
     current_hour = (now or datetime.now(UTC)).replace(minute=0, second=0, microsecond=0)
-    hi = min(hi, current_hour.astimezone(NETWORK_TZ))
+    hi = current_hour.astimezone(NETWORK_TZ)
+    if isinstance(to, date):
+        hi = min(hi, datetime(to.year, to.month, to.day, tzinfo=NETWORK_TZ))
     if hi <= lo:
         raise ValueError(f"empty period: {lo.isoformat()} to {hi.isoformat()}")
     return lo.astimezone(UTC), hi.astimezone(UTC)

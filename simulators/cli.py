@@ -11,7 +11,7 @@ import threading
 from datetime import date
 from pathlib import Path
 from types import FrameType
-from typing import TypeAlias
+from typing import Literal, TypeAlias
 
 from rich.console import Console
 from rich.logging import RichHandler
@@ -54,6 +54,7 @@ examples:
       --malformed 0.05 --duplicates 0.05 --late 0.02 --silent 1 --skewed 1 --skew-minutes 15
   python -m simulators backfill --year 2025
   python -m simulators backfill --year 2025 --to 2026-11-01
+  python -m simulators backfill --from 2025-01-01 --to now
   python -m simulators backfill --year 2025 --cities 2 --sections 2 --via-mqtt"""
 
 
@@ -69,6 +70,16 @@ def _count(text: str) -> int:
     if value < 0:
         raise argparse.ArgumentTypeError(f"{text} is negative")
     return value
+
+
+def _until(text: str) -> date | Literal["now"]:
+    """A day (YYYY-MM-DD) or ``now``."""
+    if text == "now":
+        return "now"
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: a day (YYYY-MM-DD) or now") from None
 
 
 def _positive(text: str) -> float:
@@ -259,13 +270,18 @@ def _add_backfill_parser(commands: Subcommands, network: argparse.ArgumentParser
     period = fill.add_mutually_exclusive_group(required=True)
     period.add_argument("--year", type=int, help="from 1 January of this year (Beijing time)")
     period.add_argument(
-        "--from", dest="start", type=date.fromisoformat, metavar="DATE", help="from this day"
+        "--from",
+        dest="start",
+        type=date.fromisoformat,
+        metavar="DATE",
+        help="from this day, YYYY-MM-DD (Beijing time)",
     )
     fill.add_argument(
         "--to",
-        type=date.fromisoformat,
-        metavar="DATE",
-        help="until this day, exclusive (default: the next 1 January; never beyond now)",
+        type=_until,
+        metavar="DATE|now",
+        help="until this day, exclusive, or `now`: up to the start of the current hour, where "
+        "live readings take over (default: the next 1 January; never beyond now)",
     )
     fill.add_argument(
         "--batch-rows",

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from decimal import ROUND_HALF_EVEN, Decimal
@@ -33,6 +34,7 @@ from storage.stations import upsert_stations
 from storage.writer import prepare_connection, write_batch
 from tests.conftest import ADMIN_KEY
 from tests.support import settle
+from tests.test_compliance import run_cli
 
 BEIJING = ZoneInfo("Asia/Shanghai")
 RECEIVED = datetime(2026, 4, 20, tzinfo=UTC)
@@ -529,3 +531,24 @@ def test_a_late_reading_of_last_year_changes_the_same_period_computed_before(wri
     old = _statistic(_area(before, "110000"), "pm25_mean", same_period=True).value
     new = _statistic(_area(after, "110000"), "pm25_mean", same_period=True).value
     assert old is not None and new is not None and new > old
+
+
+def test_cli_says_a_year_is_in_progress_and_gives_the_assessment_and_status(written):
+    url, _ = written
+    current = today_in_china().year
+    air = run_cli(url, "report", "air", "--year", str(current))
+    assert air.returncode == 0, air.stderr
+    assert f"{current} is in progress" in air.stderr and "provisional" in air.stderr
+    past = run_cli(url, "report", "status", "--year", "2025", "--format", "json")
+    assert past.returncode == 0, past.stderr
+    assert "in progress" not in past.stderr
+    with psycopg.connect(url) as conn:
+        expected = status(conn, 2025)
+    assert json.loads(past.stdout)["air"] == expected.air.model_dump(mode="json")
+    table = run_cli(url, "report", "assessment", "--year", "2025")
+    assert table.returncode == 0, table.stderr
+    assert "Six-pollutant assessment 2025" in table.stdout and "Beijing" in table.stdout
+    csv_out = run_cli(url, "report", "assessment", "--year", "2025", "--format", "csv")
+    assert csv_out.stdout.splitlines()[0] == ",".join(ASSESSMENT_CSV_COLUMNS)
+    future = run_cli(url, "report", "status", "--year", str(current + 1))
+    assert future.returncode == 2 and "has not begun" in future.stderr

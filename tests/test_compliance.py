@@ -361,5 +361,5 @@ def test_cli_reports_as_table_csv_and_json(database_url):
     )
     section = next(s for s in water["reports"][0]["sections"] if s["station_id"] == "W-YANGTZE-01")
     assert section["class_name"] == "II"
-    bad = run_cli(database_url, "report", "air")
+    bad = run_cli(database_url, "report", "air", "--year", "twenty")
     assert bad.returncode == 2 and "--year" in bad.stderr

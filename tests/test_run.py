@@ -10,7 +10,9 @@ import subprocess
 import sys
 import time
 import urllib.request
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import psycopg
 
@@ -20,6 +22,8 @@ from reports import air_report
 from schemas.stations import Station
 from storage.stations import upsert_stations
 from tests.support import Publisher, wait_for
+
+BEIJING = ZoneInfo("Asia/Shanghai")
 
 
 def test_run_starts_private_services_ingests_and_stops_cleanly(tmp_path):
@@ -241,7 +245,7 @@ def _get(url: str) -> str | None:
         return None
 
 
-def test_run_with_the_simulated_network_backfills_last_year_and_publishes_live(tmp_path):
+def test_run_with_the_simulated_network_backfills_since_last_year_and_publishes_live(tmp_path):
     http_port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("AIRWATER_")}
     env.update(
@@ -249,7 +253,8 @@ def test_run_with_the_simulated_network_backfills_last_year_and_publishes_live(t
         AIRWATER_METRICS_PORT="0",
         AIRWATER_HTTP_PORT=str(http_port),
     )
-    last_year = time.localtime().tm_year - 1
+    this_year = time.localtime().tm_year
+    last_year = this_year - 1
     log_path = tmp_path / "run.log"
 
     def start(log_path: Path) -> subprocess.Popen[bytes]:
@@ -278,6 +283,27 @@ def test_run_with_the_simulated_network_backfills_last_year_and_publishes_live(t
 
         mean = wait_for(national_mean, timeout=180, interval=2, what="last year backfilled")
         assert 15 < mean < 60
+        # and this year up to the current hour, where the live readings take over
+        period = wait_for(
+            lambda: re.search(
+                rf"backfill {last_year}-01-01 00:00 to (\S+ \S+) \(Beijing time\)",
+                log_path.read_text(),
+            ),
+            timeout=30,
+            what="the backfill's period",
+        )
+        end = datetime.strptime(period.group(1), "%Y-%m-%d %H:%M").replace(tzinfo=BEIJING)
+        assert timedelta(0) <= datetime.now(UTC) - end < timedelta(hours=1)
+        days_so_far = (end.date() - date(this_year, 1, 1)).days
+
+        def this_year_valid_days() -> int | None:
+            with psycopg.connect(database_url) as conn:
+                stations = air_report(conn, this_year).stations
+            fewest = min((s.valid_days for s in stations), default=0)
+            # a station-year may lose up to 9 days to an outage, the odd day to gaps
+            return fewest if len(stations) == 6 and fewest >= 0.9 * days_so_far - 10 else None
+
+        wait_for(this_year_valid_days, timeout=120, interval=2, what="this year backfilled")
         # live: readings of today arrive over MQTT from the simulated stations
         wait_for(
             lambda: (

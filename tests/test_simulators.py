@@ -43,6 +43,7 @@ from simulators.backfill import (
     backfill_via_mqtt,
     expected_rows,
 )
+from simulators.cli import build_parser
 from simulators.cli import main as cli_main
 from simulators.connections import load_credentials
 from simulators.geography import CITY_BY_CODE, SECTIONS
@@ -551,6 +552,45 @@ def test_backfill_of_a_month_is_idempotent_and_resumable(database_url):
     assert count(database_url, "SELECT count(*) FROM readings_hourly WHERE NOT valid") == 0
     intervals = "SELECT min(reading_interval_s) FROM stations WHERE station_id LIKE %s"
     assert count(database_url, intervals, ("%-A%",)) == 60
+
+
+def test_backfill_to_now_ends_at_the_start_of_the_current_hour():
+    now = datetime(2026, 12, 5, 23, 42, 14, tzinfo=UTC)
+    start, end = backfill_period(start=date(2025, 1, 1), to="now", now=now)
+    assert start == datetime(2025, 1, 1, tzinfo=BEIJING)
+    assert end == datetime(2026, 12, 5, 23, tzinfo=UTC)  # live readings carry on from there
+    # a day goes on ending the period there, capped at the current hour
+    assert backfill_period(2025, to=date(2025, 2, 1), now=now)[1] == datetime(
+        2025, 2, 1, tzinfo=BEIJING
+    )
+    assert backfill_period(2026, to=date(2027, 1, 1), now=now)[1] == end
+    args = build_parser().parse_args(["backfill", "--from", "2025-01-01", "--to", "now"])
+    assert args.to == "now"
+
+
+def test_backfill_command_to_now_stores_every_hour_up_to_the_current_one(database_url):
+    network = ("--cities", "1", "--stations-per-city", "1", "--sections", "1")
+    since = (datetime.now(BEIJING) - timedelta(days=2)).date().isoformat()
+    output = _simulators(database_url, "backfill", *network, "--from", since, "--to", "now")
+    period = re.search(r"backfill (\S+ \S+) to (\S+ \S+) \(Beijing time\)", output)
+    assert period, output
+    start, end = (
+        datetime.strptime(text, "%Y-%m-%d %H:%M").replace(tzinfo=BEIJING)
+        for text in period.groups()
+    )
+    assert start == datetime.fromisoformat(since).replace(tzinfo=BEIJING)
+    assert timedelta(0) <= datetime.now(UTC) - end < timedelta(hours=1)
+    expected = expected_rows(build_network(cities=1, stations_per_city=1, sections=1), start, end)
+    assert f"stored {expected:,} new readings, 0 duplicates" in output
+    newest = "SELECT count(*) FROM readings WHERE ts >= %s"
+    assert count(database_url, newest, (end,)) == 0
+
+
+def test_backfill_command_refuses_a_to_that_is_neither_a_day_nor_now(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        cli_main(["backfill", "--from", "2025-01-01", "--to", "tomorrow"])
+    assert exit_info.value.code == 2
+    assert "'tomorrow': a day (YYYY-MM-DD) or now" in capsys.readouterr().err
 
 
 def test_backfilled_year_gives_valid_station_years_and_a_national_mean_in_range(database_url):

@@ -4,11 +4,12 @@ derived levels up to date once with a progress bar (also what ``airwater migrate
 from __future__ import annotations
 
 import argparse
+import os
 
 import psycopg
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from airwater.commands.common import Subcommands, console, require_database
+from airwater.commands.common import Subcommands, console, database
 from core.settings import Settings
 
 
@@ -30,14 +31,16 @@ def add_parser(commands: Subcommands) -> None:
 
 
 def cmd_aggregate(args: argparse.Namespace, settings: Settings) -> int:
-    url = require_database(settings)
-    if args.until_empty:
-        with psycopg.connect(url, autocommit=True) as conn:
-            settle_with_progress(conn)
-        return 0
-    from ingest.aggregation import main
+    with database(settings) as url:
+        if args.until_empty:
+            with psycopg.connect(url, autocommit=True) as conn:
+                settle_with_progress(conn)
+            return 0
+        from ingest.aggregation import main
 
-    return main(["--metrics-port", str(args.metrics_port)])
+        # the stage reads its settings from the environment: give it the database chosen here
+        os.environ["AIRWATER_DATABASE_URL"] = url
+        return main(["--metrics-port", str(args.metrics_port)])
 
 
 def settle_with_progress(conn: psycopg.Connection) -> int:

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 from rich.console import Console
 from rich.table import Table
 
-from airwater.commands.common import Subcommands, console, require_database
+from airwater.commands.common import Subcommands, console, database
 from core.settings import Settings
 
 if TYPE_CHECKING:
@@ -79,7 +79,7 @@ def cmd_list(args: argparse.Namespace, settings: Settings) -> int:
     from core.db import connect
     from storage.credentials import accounts
 
-    with connect(require_database(settings)) as conn:
+    with database(settings) as url, connect(url) as conn:
         table = Table("user", "role", "issued", "rotated", "revoked", "broker accepts")
         for a in accounts(conn):
             table.add_row(
@@ -124,7 +124,7 @@ def _change_and_sync(args: argparse.Namespace, settings: Settings, change: Chang
     from core.db import connect
     from storage.credentials import CredentialError
 
-    with connect(require_database(settings)) as conn:
+    with database(settings) as url, connect(url) as conn:
         try:
             passwords = change(conn, args)
         except CredentialError as exc:

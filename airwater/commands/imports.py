@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 from rich.table import Table
 
-from airwater.commands.common import Subcommands, console, require_database
+from airwater.commands.common import Subcommands, console, database
 from core.settings import Settings
 
 if TYPE_CHECKING:
@@ -77,9 +77,13 @@ def add_parser(commands: Subcommands) -> None:
 
 def cmd_import(args: argparse.Namespace, settings: Settings) -> int:
     """Exit 1 if a file could not be read, 130 if interrupted (a re-run resumes)."""
+    with database(settings) as database_url:
+        return _import(args, database_url)
+
+
+def _import(args: argparse.Namespace, database_url: str) -> int:
     from ingest.importer import import_files
 
-    database_url = require_database(settings)
     try:
         summary = import_files(
             database_url,

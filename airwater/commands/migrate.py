@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from airwater.commands.common import Subcommands, console, require_database
+from airwater.commands.common import Subcommands, console, database
 from core.settings import Settings
 
 
@@ -22,7 +22,7 @@ def cmd_migrate(args: argparse.Namespace, settings: Settings) -> int:
     from core.db import connect
     from storage.migrate import migrate
 
-    with connect(require_database(settings)) as conn:
+    with database(settings) as url, connect(url) as conn:
         applied = migrate(conn)
         console.print(
             f"applied {len(applied)} migration(s): {', '.join(applied) or 'none pending'}"

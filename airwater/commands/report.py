@@ -12,9 +12,10 @@ from pydantic import BaseModel
 from rich.console import Console
 from rich.table import Table
 
-from airwater.commands.common import Subcommands, require_database
+from airwater.commands.common import Subcommands, console, database
 from core.settings import Settings
 from reports import air_rows
+from schemas.assessment import AirAssessment, PeriodFigures, Status
 from schemas.reports import AirReport, WaterReport
 from standards.water import CLASS_NAMES
 
@@ -24,10 +25,18 @@ if TYPE_CHECKING:
 
 def add_parser(commands: Subcommands) -> None:
     report = commands.add_parser(
-        "report", help="annual compliance reports (HJ 663 aggregation, GB 3095 / GB 3838)"
+        "report",
+        help="annual compliance reports (HJ 663 aggregation, GB 3095 / GB 3838)",
+        description="air / water: the annual PM2.5 (or --parameter) and water reports; "
+        "assessment: the six-pollutant assessment of every city (attainment, comprehensive "
+        "index and ranking, good days, same period of the previous year); status: where the "
+        "country stands in the year, as the dashboard's front page. A year in progress is "
+        "reported over its days so far (provisional) and says so.",
     )
-    report.add_argument("kind", choices=["air", "water"])
-    report.add_argument("--year", type=int, required=True, help="the (first) year")
+    report.add_argument("kind", choices=["air", "water", "assessment", "status"])
+    report.add_argument(
+        "--year", type=int, help="the (first) year (default: the current year in Beijing)"
+    )
     report.add_argument("--to", type=int, help="last year of a multi-year trend")
     report.add_argument("--format", choices=["table", "csv", "json"], default="table")
     report.add_argument(
@@ -39,22 +48,37 @@ def add_parser(commands: Subcommands) -> None:
     report.add_argument(
         "--level",
         default="city",
-        choices=["national", "city", "station", "all"],
-        help="air rows to show besides the national value (default city)",
+        choices=["national", "province", "city", "station", "all"],
+        help="rows to show besides the national value (default city; province: assessment only)",
     )
     report.set_defaults(handler=cmd_report)
 
 
 def cmd_report(args: argparse.Namespace, settings: Settings) -> int:
     from core.db import connect
+    from reports import today_in_china
     from storage.aggregation import pending
 
-    years = list(range(args.year, (args.to or args.year) + 1))
-    with connect(require_database(settings)) as conn:
+    today = today_in_china()
+    first = args.year if args.year is not None else today.year
+    years = list(range(first, (args.to or first) + 1))
+    if years[-1] > today.year:
+        console.print(f"[red]{years[-1]} has not begun[/red] (today is {today} in Beijing)")
+        return 2
+    with database(settings) as url, connect(url) as conn:
+        if today.year in years and args.format == "table":
+            console.print(
+                f"[yellow]{today.year} is in progress[/yellow]: its figures cover 1 January – "
+                f"{today:%d %B} (Beijing) and are provisional"
+            )
         if args.kind == "air":
             _report_air(conn, years, args)
-        else:
+        elif args.kind == "water":
             _report_water(conn, years, args)
+        elif args.kind == "assessment":
+            _report_assessment(conn, years, args)
+        else:
+            _report_status(conn, years, args)
         oldest, queued = pending(conn)
     if queued and args.format == "table":
         Console(stderr=True).print(
@@ -78,6 +102,117 @@ def _report_air(conn: Connection, years: list[int], args: argparse.Namespace) ->
     else:
         for report in reports_air:
             _print_air(report, args.level)
+
+
+def _report_assessment(conn: Connection, years: list[int], args: argparse.Namespace) -> None:
+    from reports import (
+        ASSESSMENT_CSV_COLUMNS,
+        AssessmentLevel,
+        air_assessment,
+        assessment_csv_rows,
+        write_csv,
+    )
+
+    level: AssessmentLevel = args.level
+    for year in years:
+        found = air_assessment(conn, year, with_stations=level in ("station", "all"))
+        if args.format == "json":
+            print(json.dumps(found.model_dump(mode="json"), ensure_ascii=False, indent=2))
+        elif args.format == "csv":
+            write_csv(sys.stdout, ASSESSMENT_CSV_COLUMNS, assessment_csv_rows(found, level))
+        else:
+            _print_assessment(found)
+
+
+def _report_status(conn: Connection, years: list[int], args: argparse.Namespace) -> None:
+    from reports import STATUS_CSV_COLUMNS, status, status_csv_rows, write_csv
+
+    for year in years:
+        found = status(conn, year)
+        if args.format == "json":
+            print(json.dumps(found.model_dump(mode="json"), ensure_ascii=False, indent=2))
+        elif args.format == "csv":
+            write_csv(sys.stdout, STATUS_CSV_COLUMNS, status_csv_rows(found))
+        else:
+            _print_status(found)
+
+
+def _published(figures: PeriodFigures | None, key: str) -> float | None:
+    if figures is None:
+        return None
+    return next((s.published for s in figures.statistics if s.key == key), None)
+
+
+def _print_assessment(report: AirAssessment) -> None:
+    out = Console() if Console().is_terminal else Console(width=220)
+    so_far = " so far (provisional)" if report.provisional else ""
+    out.print(
+        f"[bold]Six-pollutant assessment {report.year}{so_far}[/bold] — "
+        f"{report.period_start} … {report.period_end} against {report.same_period_start} … "
+        f"{report.same_period_end}; Grade II of {report.standard}; cities attaining all six: "
+        f"{report.cities_attaining} of {report.cities_assessed} assessed"
+    )
+    columns = ("pm25_mean", "pm10_mean", "so2_mean", "no2_mean", "co_p95", "o3_8h_p90")
+    table = Table(
+        "rank", "city", "province", *columns, "index", "largest", "attains", "good days %",
+        "PM2.5 vs same period %",
+    )  # fmt: skip
+    for area in [report.national, *report.cities]:
+        index = area.period.index
+        aqi = area.period.aqi_days
+        table.add_row(
+            _fmt(area.rank),
+            area.name,
+            area.province or "",
+            *(_fmt(_published(area.period, key)) for key in columns),
+            _fmt(index.value, 2) if index else "–",
+            index.largest_contributor if index else "",
+            "not assessed" if area.period.attains is None else _fmt(area.period.attains),
+            _fmt(aqi.good_day_share if aqi else None),
+            _fmt(area.change_percent.get("pm25_mean")),
+            style=None if area.period.attains is not None or area.level != "city" else "dim",
+        )
+    out.print(table)
+    out.print("; ".join(report.rules[-1:]))
+
+
+def _print_status(found: Status) -> None:
+    out = Console() if Console().is_terminal else Console(width=200)
+    air, water = found.air, found.water
+    so_far = " so far (provisional)" if found.provisional else ""
+    out.print(f"[bold]Where the country stands: {found.year}{so_far}[/bold] ({found.period_end})")
+    out.print(
+        f"national PM2.5 {_fmt(air.pm25)} µg/m³ (same period {_fmt(air.pm25_same_period)}, "
+        f"{_fmt(air.pm25_change_percent)} %); target below {air.pm25_target:g}: "
+        f"{_fmt(air.pm25_below_target)}"
+    )
+    rest = air.pm25_rest_of_year
+    if rest is not None and rest.must_average is not None:
+        out.print(
+            f"the remaining {rest.days_left} days must average {rest.comparator} "
+            f"{rest.must_average:g} µg/m³" + ("" if rest.reachable else " (cannot be met)")
+        )
+    out.print(
+        f"good days {_fmt(air.good_day_share)} % (same period "
+        f"{_fmt(air.good_day_share_same_period)} %); heavily polluted city-days "
+        f"{_fmt(air.heavy_days)} ({_fmt(air.heavy_days_same_period)})"
+    )
+    out.print(
+        f"cities attaining all six pollutants: {air.cities_attaining} of "
+        f"{air.cities_assessed} assessed"
+    )
+    out.print(
+        f"surface water {water.months}: Class I–III {_fmt(water.excellent_share)} % of "
+        f"{water.sections_assessed} sections (same months {_fmt(water.same_period_excellent_share)}"
+        f" %), target {water.target:g} %"
+    )
+    ranking = Table("rank", "city", "province", "index", "largest", "PM2.5", title="best / worst")
+    for city in [*air.best, *air.worst]:
+        ranking.add_row(
+            str(city.rank), city.name, city.province or "", _fmt(city.index, 2),
+            city.largest_contributor, _fmt(city.pm25),
+        )  # fmt: skip
+    out.print(ranking)
 
 
 def _report_water(conn: Connection, years: list[int], args: argparse.Namespace) -> None:

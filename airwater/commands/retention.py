@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from airwater.commands.common import Subcommands, console, require_database
+from airwater.commands.common import Subcommands, console, database
 from core.settings import Settings
 
 
@@ -30,7 +30,7 @@ def cmd_retention(args: argparse.Namespace, settings: Settings) -> int:
     from storage.retention import drop_old_chunks, old_chunks
 
     age = args.older_than
-    with connect(require_database(settings), autocommit=True) as conn:
+    with database(settings) as url, connect(url, autocommit=True) as conn:
         chunks = (old_chunks if args.dry_run else drop_old_chunks)(conn, "readings", age)
     verb = "would drop" if args.dry_run else "dropped"
     console.print(f"readings: {verb} {len(chunks)} chunk(s) older than {age}")

@@ -40,7 +40,8 @@ def add_parser(commands: Subcommands) -> None:
         help="run everything for a demo: private database and broker "
         "(unless AIRWATER_DATABASE_URL / AIRWATER_MQTT_URL are set), "
         "migrations, the ingest worker, the aggregation stage, alert delivery, the API and "
-        "dashboard, and a simulated national network with its last year backfilled",
+        "dashboard, and a simulated national network backfilled from 1 January of last year "
+        "up to now",
     )
     run.add_argument(
         "--no-simulate",
@@ -146,8 +147,8 @@ def _network(args: argparse.Namespace) -> list[str]:
 
 
 def _register_network(demo: Demo, args: argparse.Namespace) -> None:
-    # the simulated national network: registered, its last year backfilled through the bulk
-    # path (a re-run skips what is stored), then publishing live over MQTT
+    # the simulated national network: registered, backfilled from 1 January of last year to
+    # now through the bulk path (a re-run skips what is stored), then publishing live over MQTT
     subprocess.run(
         [sys.executable, "-m", "simulators", "register", *_network(args)],
         env=demo.env,
@@ -219,15 +220,17 @@ def _start_services(demo: Demo) -> None:
 
 
 def _start_simulators(demo: Demo, args: argparse.Namespace) -> None:
-    """Last year's backfill (once) and the live network, publishing with station accounts."""
+    """The backfill from 1 January of last year up to the start of this hour (once: a re-run
+    skips what is stored and fills the time the demo was stopped) and the live network, which
+    carries on from now, publishing with station accounts."""
     env = {**demo.env, "AIRWATER_MQTT_URL": demo.mqtt_urls["simulators"]}
     network = _network(args)
     network_live = network
     if demo.station_credentials is not None:
         network_live = [*network, "--credentials", str(demo.station_credentials)]
-    last_year = str(time.localtime().tm_year - 1)
+    since = f"{time.localtime().tm_year - 1}-01-01"
     simulators = [sys.executable, "-m", "simulators"]
-    backfill = [*simulators, "backfill", "--year", last_year, *network]
+    backfill = [*simulators, "backfill", "--from", since, "--to", "now", *network]
     demo.supervisor.start(Component("backfill", backfill, env, one_shot=True))
     live = [*simulators, "run", *network_live]
     demo.supervisor.start(Component("simulators", live, env))

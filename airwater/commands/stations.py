@@ -10,7 +10,7 @@ from rich.console import Console
 from rich.table import Table
 
 from airwater.commands import credentials
-from airwater.commands.common import Subcommands, console, require_database
+from airwater.commands.common import Subcommands, console, database
 from core.settings import Settings
 
 
@@ -42,7 +42,7 @@ def cmd_stations_import(args: argparse.Namespace, settings: Settings) -> int:
     except (StationFileError, OSError) as exc:
         console.print(f"[red]cannot import:[/red] {exc}")
         return 1
-    with connect(require_database(settings)) as conn:
+    with database(settings) as url, connect(url) as conn:
         created, updated = upsert_stations(conn, stations)
     console.print(f"{args.file}: {created} station(s) created, {updated} updated")
     return 0
@@ -52,7 +52,7 @@ def cmd_stations_list(args: argparse.Namespace, settings: Settings) -> int:
     from core.db import connect
     from storage.stations import list_stations
 
-    with connect(require_database(settings)) as conn:
+    with database(settings) as url, connect(url) as conn:
         stations = list_stations(conn, kind=args.kind, city_code=args.city_code)
     table = Table("station_id", "name", "kind", "city", "province", "timezone", "active")
     for s in stations:
