@@ -8,9 +8,10 @@ from __future__ import annotations
 import statistics
 import threading
 from collections import OrderedDict, defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
+from typing import Generic, TypeVar
 
 import psycopg
 
@@ -348,12 +349,38 @@ def _cities_of(registry: Iterable[AirStation]) -> dict[str, _City]:
 # Statistics of parts of past years (the same period of the previous year), by period and the
 # stamp of that year's kept city-years: recomputed only when one of them changed.
 _PERIODS_KEPT = 8
-_period_cache: OrderedDict[tuple[Period, tuple[int, int]], Statistics] = OrderedDict()
+_K = TypeVar("_K", bound=Hashable)
+_V = TypeVar("_V")
+
+
+class _Kept(Generic[_K, _V]):
+    """The last few figures computed, by a key that holds the stamp of the data they come
+    from (a changed stamp is a new key): shared by the API's threads."""
+
+    def __init__(self, size: int = _PERIODS_KEPT) -> None:
+        self._items: OrderedDict[_K, _V] = OrderedDict()
+        self._lock = threading.Lock()
+        self._size = size
+
+    def get(self, key: _K, compute: Callable[[], _V]) -> _V:
+        with self._lock:
+            if key in self._items:
+                self._items.move_to_end(key)
+                return self._items[key]
+        found = compute()
+        with self._lock:
+            self._items[key] = found
+            while len(self._items) > self._size:
+                self._items.popitem(last=False)
+        return found
+
+
+_periods: _Kept[tuple[Period, tuple[int, int]], Statistics] = _Kept()
 # Class I–III shares of January … month by year, month, sections and the year's stamp.
-_WaterKey = tuple[int, int, frozenset[tuple[str, str | None]], tuple[int, int]]
-_water_cache: OrderedDict[_WaterKey, tuple[int, float | None]] = OrderedDict()
-_water_last_month: dict[tuple[int, tuple[int, int]], int | None] = {}
-_period_lock = threading.Lock()
+_water_shares: _Kept[
+    tuple[int, int, frozenset[tuple[str, str | None]], tuple[int, int]], tuple[int, float | None]
+] = _Kept()
+_water_last_months: _Kept[tuple[int, tuple[int, int]], int | None] = _Kept()
 
 
 def _period_statistics(conn: psycopg.Connection, period: Period, provisional: bool) -> Statistics:
@@ -363,18 +390,11 @@ def _period_statistics(conn: psycopg.Connection, period: Period, provisional: bo
     year = period.start.year
     if period.whole_year or provisional:
         return city_yearly_series(conn, SERIES, year)
-    key = (period, city_years_stamp(conn, SERIES, year))
-    with _period_lock:
-        if key in _period_cache:
-            _period_cache.move_to_end(key)
-            return _period_cache[key]
     fractions = {s.series: s.rank / 100 for s in STATISTICS if s.kind == "percentile" and s.rank}
-    found = city_period_statistics(conn, SERIES, fractions, period.start, period.end)
-    with _period_lock:
-        _period_cache[key] = found
-        while len(_period_cache) > _PERIODS_KEPT:
-            _period_cache.popitem(last=False)
-    return found
+    return _periods.get(
+        (period, city_years_stamp(conn, SERIES, year)),
+        lambda: city_period_statistics(conn, SERIES, fractions, period.start, period.end),
+    )
 
 
 def air_assessment(
@@ -597,27 +617,22 @@ def _water_share(
     """Sections assessed and their Class I–III share over January … ``months`` of ``year``:
     the kept annual class for a whole year, otherwise each item's mean of its monthly means
     of those months, then the single-factor class."""
+
+    def compute() -> tuple[int, float | None]:
+        if months == 12:
+            found = water_classes(conn, year)
+            classes = [c for s, c in found.items() if s in waterbodies and c is not None]
+        else:
+            classes = [
+                c
+                for station_id, items in water_means_to_month(conn, year, months).items()
+                if station_id in waterbodies
+                and (c := _section_class(items, waterbodies[station_id])) is not None
+            ]
+        return len(classes), (share_published(excellent_share(classes)) if classes else None)
+
     key = (year, months, frozenset(waterbodies.items()), water_years_stamp(conn, year))
-    with _period_lock:
-        if key in _water_cache:
-            _water_cache.move_to_end(key)
-            return _water_cache[key]
-    if months == 12:
-        found = water_classes(conn, year)
-        classes = [c for s, c in found.items() if s in waterbodies and c is not None]
-    else:
-        classes = [
-            c
-            for station_id, items in water_means_to_month(conn, year, months).items()
-            if station_id in waterbodies
-            and (c := _section_class(items, waterbodies[station_id])) is not None
-        ]
-    result = len(classes), (share_published(excellent_share(classes)) if classes else None)
-    with _period_lock:
-        _water_cache[key] = result
-        while len(_water_cache) > _PERIODS_KEPT:
-            _water_cache.popitem(last=False)
-    return result
+    return _water_shares.get(key, compute)
 
 
 def _water_months(conn: psycopg.Connection, period: Period) -> int:
@@ -625,15 +640,10 @@ def _water_months(conn: psycopg.Connection, period: Period) -> int:
     with a sample (a month without one yet would compare with last year's whole month)."""
     if period.whole_year:
         return 12
-    key = (period.start.year, water_years_stamp(conn, period.start.year))
-    with _period_lock:
-        known = key in _water_last_month
-    if not known:
-        found = water_last_month(conn, period.start.year)
-        with _period_lock:
-            _water_last_month.clear()
-            _water_last_month[key] = found
-    last = _water_last_month.get(key)
+    year = period.start.year
+    last = _water_last_months.get(
+        (year, water_years_stamp(conn, year)), lambda: water_last_month(conn, year)
+    )
     return period.end.month if last is None else min(last, period.end.month)
 
 
