@@ -13,6 +13,7 @@ from airwater.commands import (
     migrate,
     report,
     retention,
+    review,
     run,
     services,
     stations,
@@ -20,7 +21,7 @@ from airwater.commands import (
 from core.settings import Settings
 
 # In the order `airwater --help` lists them.
-COMMANDS = (run, migrate, services, aggregate, report, imports, retention, stations)
+COMMANDS = (run, migrate, services, aggregate, report, review, imports, retention, stations)
 
 
 def build_parser() -> argparse.ArgumentParser:

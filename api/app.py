@@ -26,6 +26,7 @@ from api.routes import (
     ingest,
     keys,
     readings,
+    review,
     stations,
     status,
 )
@@ -65,6 +66,7 @@ ROUTES = (
     aqi,
     compliance,
     status,
+    review,
     ingest,
     dead_letters,
     keys,

@@ -1,6 +1,7 @@
 """API keys: ``aw_<key_id>_<secret>``; only SHA-256 of the secret is stored, compared in
-constant time. Scopes: read, ingest, admin (admin may do everything). ``identify`` says who
-sent a request, once per request, for the rate limit and the routes alike."""
+constant time. Scopes: read, ingest, review (invalidate data, record dust events), admin (may
+do everything). ``identify`` says who sent a request, once per request, for the rate limit and
+the routes alike."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ from starlette.types import Scope
 
 from storage.keys import use_key
 
-SCOPES = ("read", "ingest", "admin")
+SCOPES = ("read", "ingest", "review", "admin")
 BOOTSTRAP_KEY_ID = "bootstrap-admin"
 API_KEY_HEADER = "X-API-Key"
 _CALLER = "airwater.caller"  # scope key of identify's answer

@@ -84,4 +84,5 @@ def require(scope: str):  # type: ignore[no-untyped-def]
 
 ReadAccess = Annotated[Principal | None, Depends(require("read"))]
 IngestAccess = Annotated[Principal | None, Depends(require("ingest"))]
+ReviewAccess = Annotated[Principal | None, Depends(require("review"))]
 AdminAccess = Annotated[Principal | None, Depends(require("admin"))]

@@ -40,6 +40,7 @@ from standards import aqi, limits, validity, water
 from standards.aqi import daily_aqi
 from standards.limits import days_judged
 from standards.parameters import CATALOGUE
+from standards.review import DUST_EXCLUDED
 from standards.validity import ANNUAL_PERCENTILE, HOURLY_MIN_MINUTES
 from storage import aggregation as levels
 from storage.text import storable_text
@@ -77,9 +78,14 @@ BACKLOG = Gauge("airwater_aggregate_backlog", "Changes queued and not yet reflec
 def daily_values() -> list[tuple[str, str, str]]:
     """The daily values the stage keeps of the air pollutants, as (kept parameter, pollutant,
     GB 3095 period of its limit): each air parameter's daily mean ("24h") and the O3 daily
-    maximum 8-hour mean ("o3_8h", period "8h")."""
+    maximum 8-hour mean ("o3_8h", period "8h"), and the PM10 and PM2.5 daily means with the
+    sand-dust hours excluded (standards.review.DUST_EXCLUDED)."""
     air = [p.name for p in CATALOGUE.values() if p.medium == "air"]
-    return [(p, p, "24h") for p in air] + [(levels.O3_DAILY_MAX_8H, "o3", "8h")]
+    return (
+        [(p, p, "24h") for p in air]
+        + [(levels.O3_DAILY_MAX_8H, "o3", "8h")]
+        + [(excluded, measured, "24h") for measured, excluded in DUST_EXCLUDED.items()]
+    )
 
 
 def yearly_rules() -> levels.YearlyRules:

@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from schemas.stations import StationKind
 
-Scope = Literal["read", "ingest", "admin"]
+Scope = Literal["read", "ingest", "review", "admin"]
 
 
 class StationPatch(BaseModel):

@@ -21,6 +21,7 @@ import psycopg
 from psycopg.types.json import Jsonb
 
 from standards.limits import days_judged
+from standards.review import DUST_EXCLUDED
 from standards.validity import O3_8H_MIN_HOURS, O3_DAILY_MAX_8H_MIN_WINDOWS
 from storage.aqi_queries import DAILY_AQI_PARAMETERS, STATION_DAY_AQI_INPUTS
 
@@ -28,6 +29,9 @@ from storage.aqi_queries import DAILY_AQI_PARAMETERS, STATION_DAY_AQI_INPUTS
 # city_daily, station_yearly, city_yearly): derived by the stage from the 'o3' hours, never a
 # reading's parameter.
 O3_DAILY_MAX_8H = "o3_8h"
+
+# (measured, dust-excluded) parameter pairs, as SQL VALUES rows.
+_DUST_TWINS = ", ".join(f"('{m}', '{x}')" for m, x in DUST_EXCLUDED.items())
 
 # What the aggregation stage keeps (every derived level, the latest values), its queue and the
 # loaded hours' coverage: the tables emptied with `readings` (readings_hourly is a view).
@@ -99,11 +103,18 @@ INSERT INTO stage_days (station_id, parameter, day, first_ts, end_ts)
 SELECT station_id, parameter, day, first_ts, end_ts FROM bounds
 UNION ALL
 SELECT station_id, '{O3_DAILY_MAX_8H}', day, first_ts, end_ts FROM bounds WHERE parameter = 'o3'
+UNION ALL
+SELECT b.station_id, t.excluded, b.day, b.first_ts, b.end_ts
+FROM bounds b JOIN (VALUES {_DUST_TWINS}) AS t(measured, excluded) ON t.measured = b.parameter
 """
 
-# The batch's days and how many station-days of readings it recomputes (not the 'o3_8h' twins).
+# The batch's days and how many station-days of readings it recomputes (not the 'o3_8h' and
+# dust-excluded twins).
 SPAN_OF_DAYS = f"""
-SELECT min(day), max(day), count(*) FILTER (WHERE parameter <> '{O3_DAILY_MAX_8H}')
+SELECT min(day), max(day),
+       count(*) FILTER (WHERE parameter NOT IN ('{O3_DAILY_MAX_8H}', {
+    ", ".join(f"'{x}'" for x in DUST_EXCLUDED.values())
+}))
 FROM stage_days
 """
 
@@ -145,36 +156,89 @@ WHERE d.station_id = k.station_id AND d.parameter = k.parameter AND d.day = k.da
 """
 
 # The hours of the station-days of {days} (columns station_id, parameter, day, first_ts,
-# end_ts): each UTC hour that starts in the day and holds readings, its mean, and whether it
-# is valid: >= 45 minutes of data (readings × interval, or the hour's loaded coverage). Each
-# day's readings are one index range scan (LATERAL: a nested loop over the keys).
+# end_ts) of the readings of {source}: each UTC hour that starts in the day and holds
+# readings, its mean, whether an active review took it out (reviewed), and whether it is
+# valid: not reviewed and >= 45 minutes of data (readings × interval, or the hour's loaded
+# coverage). Each day's readings are one index range scan (LATERAL: a nested loop over the
+# keys). Active reviews of a station never share a parameter-hour: one match at most.
+# {where}: a further condition on the hour h (the dust-excluded twins drop event hours).
 _HOURS_OF_DAYS = """
-SELECT k.station_id, k.parameter, k.day, h.bucket, h.mean,
-       h.n * greatest(s.reading_interval_s, coalesce(c.coverage_s, 0)) >= %(hourly_min_s)s
-           AS valid
+SELECT k.station_id, k.parameter, {source} AS measured, k.day, h.bucket, h.mean,
+       v.review_id IS NULL
+       AND h.n * greatest(s.reading_interval_s, coalesce(c.coverage_s, 0)) >= %(hourly_min_s)s
+           AS valid,
+       v.review_id IS NOT NULL AS reviewed
 FROM {days} k
 JOIN stations s ON s.station_id = k.station_id
 CROSS JOIN LATERAL (
     SELECT time_bucket('1 hour', r.ts) AS bucket, avg(r.value) AS mean, count(*) AS n
     FROM readings r
-    WHERE r.station_id = k.station_id AND r.parameter = {parameter}
+    WHERE r.station_id = k.station_id AND r.parameter = {source}
       AND r.ts >= k.first_ts AND r.ts < k.end_ts
     GROUP BY 1
 ) h
 LEFT JOIN hourly_coverage c
-       ON c.station_id = k.station_id AND c.parameter = {parameter} AND c.bucket = h.bucket"""
+       ON c.station_id = k.station_id AND c.parameter = {source} AND c.bucket = h.bucket
+LEFT JOIN reviews v
+       ON v.station_id = k.station_id AND v.restored_at IS NULL AND {source} = ANY(v.parameters)
+      AND h.bucket >= v.from_ts AND h.bucket < v.to_ts
+WHERE {where}"""
 
 # HJ 663: the station's local day; the day is the mean of its valid hourly means and valid
-# with >= the parameter's daily hours. ('o3_8h' days find no readings: INSERT_O3_8H_DAYS.)
-INSERT_STATION_DAYS = f"""
-WITH hours AS ({_HOURS_OF_DAYS.format(days="stage_days", parameter="k.parameter")})
-INSERT INTO readings_daily (station_id, parameter, day, mean, min, max, valid_hours, hours, valid)
+# with >= the parameter's daily hours; reviewed_hours: hours with data a review took out.
+# ('o3_8h' days and the dust-excluded twins find no readings of their own: INSERT_O3_8H_DAYS,
+# COPY_UNDUSTED_TWINS and INSERT_DUSTED_TWINS make them.)
+_DAYS_OF_HOURS = """
+INSERT INTO readings_daily (station_id, parameter, day, mean, min, max, valid_hours, hours, valid,
+                            reviewed_hours)
 SELECT h.station_id, h.parameter, h.day,
        avg(h.mean) FILTER (WHERE h.valid), min(h.mean) FILTER (WHERE h.valid),
        max(h.mean) FILTER (WHERE h.valid), count(*) FILTER (WHERE h.valid), count(*),
-       count(*) FILTER (WHERE h.valid) >= p.daily_min_hours
-FROM hours h JOIN parameters p ON p.parameter = h.parameter
-GROUP BY h.station_id, h.parameter, h.day, p.daily_min_hours
+       count(*) FILTER (WHERE h.valid) >= p.daily_min_hours,
+       count(*) FILTER (WHERE h.reviewed)
+FROM hours h JOIN parameters p ON p.parameter = h.measured
+GROUP BY h.station_id, h.parameter, h.day, p.daily_min_hours"""
+
+INSERT_STATION_DAYS = f"""
+WITH hours AS ({_HOURS_OF_DAYS.format(days="stage_days", source="k.parameter", where="true")})
+{_DAYS_OF_HOURS}
+"""
+
+# The dust-excluded twin of every PM10 and PM2.5 station-day (standards.review): a copy of the
+# measured day when no active sand-dust event of the station's city overlaps it, else the day
+# recomputed without the event's hours. Run after INSERT_STATION_DAYS.
+_TWINS = f"""
+twins AS MATERIALIZED (
+    SELECT k.station_id, k.parameter, k.day, k.first_ts, k.end_ts, t.measured,
+           EXISTS (SELECT 1 FROM dust_events e
+                   WHERE e.withdrawn_at IS NULL AND s.city_code = ANY(e.city_codes)
+                     AND e.from_ts < k.end_ts AND e.to_ts > k.first_ts) AS dusty
+    FROM stage_days k
+    JOIN (VALUES {_DUST_TWINS}) AS t(measured, excluded) ON t.excluded = k.parameter
+    JOIN stations s ON s.station_id = k.station_id
+)"""
+
+COPY_UNDUSTED_TWINS = f"""
+WITH {_TWINS}
+INSERT INTO readings_daily (station_id, parameter, day, mean, min, max, valid_hours, hours, valid,
+                            reviewed_hours)
+SELECT t.station_id, t.parameter, t.day, d.mean, d.min, d.max, d.valid_hours, d.hours, d.valid,
+       d.reviewed_hours
+FROM twins t
+JOIN readings_daily d ON d.station_id = t.station_id AND d.parameter = t.measured AND d.day = t.day
+WHERE NOT t.dusty
+"""
+
+_NO_DUST_IN_HOUR = """NOT EXISTS (
+    SELECT 1 FROM dust_events e
+    WHERE e.withdrawn_at IS NULL AND s.city_code = ANY(e.city_codes)
+      AND h.bucket >= e.from_ts AND h.bucket < e.to_ts)"""
+
+INSERT_DUSTED_TWINS = f"""
+WITH {_TWINS},
+dusted AS MATERIALIZED (SELECT * FROM twins WHERE dusty),
+hours AS ({_HOURS_OF_DAYS.format(days="dusted", source="k.measured", where=_NO_DUST_IN_HOUR)})
+{_DAYS_OF_HOURS}
 """
 
 # HJ 663 (STANDARDS.md §3a): the O3 daily maximum 8-hour mean of each station-day of {days}
@@ -221,7 +285,7 @@ INSERT_O3_8H_DAYS = f"""
 WITH o3_days AS MATERIALIZED (
     SELECT station_id, parameter, day, first_ts, end_ts FROM stage_days WHERE parameter = 'o3'
 ),
-o3_hours AS MATERIALIZED ({_HOURS_OF_DAYS.format(days="o3_days", parameter="'o3'")})
+o3_hours AS MATERIALIZED ({_HOURS_OF_DAYS.format(days="o3_days", source="'o3'", where="true")})
 INSERT INTO readings_daily (station_id, parameter, day, mean, min, max, valid_hours, hours, valid)
 SELECT m.station_id, '{O3_DAILY_MAX_8H}', m.day, m.maximum, m.minimum, m.maximum,
        m.valid_windows, m.windows, m.valid
@@ -327,8 +391,11 @@ keys AS (
     FROM stage_days k JOIN stations s ON s.station_id = k.station_id AND s.kind = 'air'
 )
 INSERT INTO station_yearly (parameter, year, station_id, mean, valid_days, percentile,
-                            days_over_limit, valid_days_by_month)
-SELECT k.parameter, k.year, k.station_id, {_STATISTICS.format(v="d", months=_DAY_MONTHS)}
+                            days_over_limit, valid_days_by_month, reviewed_hours)
+SELECT k.parameter, k.year, k.station_id, {_STATISTICS.format(v="d", months=_DAY_MONTHS)},
+       (SELECT coalesce(sum(x.reviewed_hours), 0) FROM readings_daily x
+        WHERE x.station_id = k.station_id AND x.parameter = k.parameter
+          AND x.day >= make_date(k.year, 1, 1) AND x.day <= make_date(k.year, 12, 31))
 FROM keys k
 JOIN readings_daily d ON d.station_id = k.station_id AND d.parameter = k.parameter AND d.valid
  AND d.day >= make_date(k.year, 1, 1) AND d.day <= make_date(k.year, 12, 31)
@@ -541,6 +608,8 @@ def refresh_station_days(
     conn.execute(LOCK_STATION_YEARS)
     conn.execute(DELETE_STATION_DAYS)
     conn.execute(INSERT_STATION_DAYS, {"hourly_min_s": hourly_min_s})
+    conn.execute(COPY_UNDUSTED_TWINS)
+    conn.execute(INSERT_DUSTED_TWINS, {"hourly_min_s": hourly_min_s})
     conn.execute(INSERT_O3_8H_DAYS, {"hourly_min_s": hourly_min_s, **rule.params()})
     conn.execute(REFRESH_LATEST)
 

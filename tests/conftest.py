@@ -91,6 +91,9 @@ TABLES = (
     "alert_state",
     "alert_events",
     "mqtt_credentials",
+    "reviews",
+    "dust_events",
+    "audit_log",
 )
 
 

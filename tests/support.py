@@ -207,11 +207,17 @@ def settle(database_url: str) -> int:
 
 # Derived levels recomputed from `readings` with SQL written independently of
 # storage/aggregation.py (hours: the readings_hourly view of 0008 is checked too).
-_HOURLY_FROM_READINGS = """
+# An hour an active review names is not valid (whatever its data).
+_NOT_REVIEWED = """NOT EXISTS (
+    SELECT 1 FROM reviews v
+    WHERE v.station_id = r.station_id AND v.restored_at IS NULL AND r.parameter = ANY(v.parameters)
+      AND date_trunc('hour', r.ts) >= v.from_ts AND date_trunc('hour', r.ts) < v.to_ts)"""
+_HOURLY_FROM_READINGS = f"""
 SELECT r.station_id, r.parameter, date_trunc('hour', r.ts AT TIME ZONE 'UTC') AS hour,
        round(avg(r.value)::numeric, 6), round(min(r.value)::numeric, 6),
        round(max(r.value)::numeric, 6), count(*),
        count(*) * greatest(s.reading_interval_s, coalesce(max(c.coverage_s), 0)) >= 45 * 60
+       AND bool_and({_NOT_REVIEWED})
 FROM readings r JOIN stations s USING (station_id)
 LEFT JOIN hourly_coverage c ON c.station_id = r.station_id AND c.parameter = r.parameter
                            AND c.bucket = date_trunc('hour', r.ts)
@@ -223,23 +229,35 @@ SELECT station_id, parameter, bucket AT TIME ZONE 'UTC', round(mean::numeric, 6)
        round(min::numeric, 6), round(max::numeric, 6), count, valid
 FROM readings_hourly
 """
-_DAILY = """
-WITH hourly AS (
-    SELECT r.station_id, r.parameter, s.timezone, date_trunc('hour', r.ts) AS hour,
+# PM10 and PM2.5 also as '<p>_dust_excluded': without the hours of active sand-dust events
+# of the station's city.
+_DAILY = f"""
+WITH measured AS (
+    SELECT r.station_id, r.parameter, s.timezone, s.city_code, date_trunc('hour', r.ts) AS hour,
            avg(r.value) AS mean,
            count(*) * greatest(s.reading_interval_s, coalesce(max(c.coverage_s), 0))
-               >= 45 * 60 AS valid
+               >= 45 * 60 AND bool_and({_NOT_REVIEWED}) AS valid
     FROM readings r JOIN stations s USING (station_id)
     LEFT JOIN hourly_coverage c ON c.station_id = r.station_id AND c.parameter = r.parameter
                                AND c.bucket = date_trunc('hour', r.ts)
     WHERE r.flag = 'valid'
-    GROUP BY 1, 2, 3, 4, s.reading_interval_s
+    GROUP BY 1, 2, 3, 4, 5, s.reading_interval_s
+), hourly AS (
+    SELECT station_id, parameter, timezone, hour, mean, valid FROM measured
+    UNION ALL
+    SELECT m.station_id, m.parameter || '_dust_excluded', m.timezone, m.hour, m.mean, m.valid
+    FROM measured m
+    WHERE m.parameter IN ('pm10', 'pm25')
+      AND NOT EXISTS (SELECT 1 FROM dust_events e
+                      WHERE e.withdrawn_at IS NULL AND m.city_code = ANY(e.city_codes)
+                        AND m.hour >= e.from_ts AND m.hour < e.to_ts)
 )
 SELECT h.station_id, h.parameter, (h.hour AT TIME ZONE h.timezone)::date AS day,
        avg(h.mean) FILTER (WHERE h.valid) AS mean,
        count(*) FILTER (WHERE h.valid) AS valid_hours, count(*) AS hours,
        count(*) FILTER (WHERE h.valid) >= CASE WHEN h.parameter IN
-           ('pm25', 'pm10', 'so2', 'no2', 'co', 'o3') THEN 20 ELSE 1 END AS valid,
+           ('pm25', 'pm10', 'so2', 'no2', 'co', 'o3', 'pm25_dust_excluded',
+            'pm10_dust_excluded') THEN 20 ELSE 1 END AS valid,
        max(h.mean) FILTER (WHERE h.valid) AS max
 FROM hourly h
 GROUP BY 1, 2, 3

@@ -233,7 +233,8 @@ def test_late_reading_updates_its_buckets_but_not_latest(worker, publisher, data
     def daily() -> list[tuple]:
         return rows(
             database_url,
-            "SELECT day, mean FROM readings_daily WHERE station_id = %s ORDER BY day",
+            "SELECT day, mean FROM readings_daily WHERE station_id = %s AND parameter = 'pm25'"
+            " ORDER BY day",
             (BEIJING,),
         )
 

@@ -106,10 +106,11 @@ def test_0008_rebuilds_every_derived_level_of_an_existing_database(postgres):
         coverage = conn.execute("SELECT count(*) FROM hourly_coverage").fetchone()
         days = conn.execute(
             "SELECT station_id, count(*) FILTER (WHERE valid) FROM readings_daily"
-            " GROUP BY station_id ORDER BY station_id"
+            " WHERE parameter = 'pm25' GROUP BY station_id ORDER BY station_id"
         ).fetchall()
         yearly = conn.execute(
-            "SELECT station_id, valid_days FROM station_yearly ORDER BY station_id"
+            "SELECT station_id, valid_days FROM station_yearly WHERE parameter = 'pm25'"
+            " ORDER BY station_id"
         ).fetchall()
         queued = conn.execute("SELECT count(*) FROM aggregation_queue").fetchone()
     assert coverage == (24 * 30,)

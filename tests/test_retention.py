@@ -38,7 +38,7 @@ def test_old_raw_chunks_are_listed_then_dropped_and_daily_rollups_stay(database_
             [("110000-A001", "pm25", old, 30.0, now), ("110000-A001", "pm25", now, 31.0, now)],
         )
     settle(database_url)  # the aggregation stage makes the daily values of both days
-    assert count(database_url, "SELECT count(*) FROM readings_daily") == 2
+    assert count(database_url, "SELECT count(*) FROM readings_daily WHERE parameter = 'pm25'") == 2
     dry = _retention(database_url, "--older-than", "180 days", "--dry-run")
     assert "readings: would drop 1 chunk(s) older than 180 days" in dry
     assert count(database_url, "SELECT count(*) FROM readings") == 2
@@ -47,7 +47,7 @@ def test_old_raw_chunks_are_listed_then_dropped_and_daily_rollups_stay(database_
     with psycopg.connect(database_url) as conn:
         rows = conn.execute("SELECT value FROM readings").fetchall()
     assert rows == [(31.0,)]
-    assert count(database_url, "SELECT count(*) FROM readings_daily") == 2
+    assert count(database_url, "SELECT count(*) FROM readings_daily WHERE parameter = 'pm25'") == 2
     assert count(database_url, "SELECT count(*) FROM readings_hourly") == 1  # a view: gone
     # a registry change queues the whole station: the stage recomputes the days whose
     # readings are kept and keeps the others as they were
@@ -58,7 +58,8 @@ def test_old_raw_chunks_are_listed_then_dropped_and_daily_rollups_stay(database_
     assert settle(database_url) > 0
     with psycopg.connect(database_url) as conn:
         daily = conn.execute(
-            "SELECT day, valid_hours, hours FROM readings_daily ORDER BY day"
+            "SELECT day, valid_hours, hours FROM readings_daily"
+            " WHERE parameter = 'pm25' ORDER BY day"
         ).fetchall()
         latest = conn.execute("SELECT value FROM latest_readings").fetchall()
     # the old day as it was (1 valid hour of 1); today's hour now counts 30 minutes: invalid
