@@ -6,7 +6,7 @@ from functools import lru_cache
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from core import PROJECT_ROOT
@@ -96,6 +96,40 @@ class Settings(BaseSettings):
         "no cross-origin access",
     )
 
+    # automatic quality flags of hourly values (standards.quality.QualityThresholds, whose
+    # defaults these repeat; tests/test_quality_rules.py keeps the two equal)
+    quality_stuck_hours: int = Field(
+        default=12, ge=2, le=168, description="hours of one repeated hourly mean flagged 'stuck'"
+    )
+    quality_spike_factor: float = Field(
+        default=4.0,
+        gt=1,
+        le=1000,
+        description="an hour above this many times the median of the previous window's hours "
+        "(and a parameter's floor above it) is flagged 'spike'",
+    )
+    quality_spike_window_hours: int = Field(
+        default=24,
+        ge=1,
+        le=168,
+        description="hours before an hour whose median a spike is judged against",
+    )
+    quality_spike_min_hours: int = Field(
+        default=12, ge=1, le=168, description="values the spike window needs for a judgement"
+    )
+    quality_zero_run_hours: int = Field(
+        default=6, ge=2, le=168, description="hours of zeros flagged 'zero_run' (PM, NO2, CO)"
+    )
+
+    @model_validator(mode="after")
+    def _spike_window_holds_its_minimum(self) -> Settings:
+        if self.quality_spike_min_hours > self.quality_spike_window_hours:
+            raise ValueError(
+                "AIRWATER_QUALITY_SPIKE_MIN_HOURS must not exceed "
+                "AIRWATER_QUALITY_SPIKE_WINDOW_HOURS"
+            )
+        return self
+
     @field_validator("database_url")
     @classmethod
     def _postgres_scheme(cls, value: str | None) -> str | None:
@@ -118,6 +152,12 @@ class Settings(BaseSettings):
     delivery_backoff_max_s: float = Field(default=300.0, gt=0, le=86_400)
     delivery_concurrency: int = Field(default=8, ge=1)
     silence_check_s: float = Field(default=30.0, gt=0)
+    publication_check_s: float = Field(
+        default=30.0,
+        gt=0,
+        description="the aggregation stage compares published years with their current "
+        "figures at most this often, once the queue is drained (reports.publications)",
+    )
 
     @field_validator("admin_key")
     @classmethod

@@ -10,10 +10,12 @@ from collections.abc import Iterable, Sequence
 from datetime import UTC
 from typing import Any, Literal, TextIO
 
+from reports.quality import flags_of_reading
 from reports.series import unit_of
 from schemas.assessment import AirAssessment, AssessedArea, PeriodFigures, Status
 from schemas.reports import AirAnnual, AirReport, WaterReport, WaterSection
 from standards.assessment import STATISTICS
+from standards.quality import FlagsByHour
 from storage.series import StoredReading
 
 CSV_MEDIA_TYPE = "text/csv"
@@ -65,7 +67,17 @@ ASSESSMENT_CSV_COLUMNS: tuple[str, ...] = (
     "pm25_rest_of_year_comparator",
 )
 STATUS_CSV_COLUMNS: tuple[str, ...] = ("year", "provisional", "period_end", "figure", "value")
-READINGS_CSV_COLUMNS = ("station_id", "parameter", "ts", "value", "unit", "flag", "flag_reason")
+# quality_flags: the codes of the reading's hour's automatic quality flags, joined by ";"
+READINGS_CSV_COLUMNS = (
+    "station_id",
+    "parameter",
+    "ts",
+    "value",
+    "unit",
+    "flag",
+    "flag_reason",
+    "quality_flags",
+)
 
 
 # --- content negotiation ----------------------------------------------------------------
@@ -264,11 +276,13 @@ def readings_csv_header() -> bytes:
     return buffer.getvalue().encode()
 
 
-def readings_csv_lines(rows: Iterable[StoredReading]) -> bytes:
-    """CSV lines of stored readings: times in UTC with offset, values in their stored unit."""
+def readings_csv_lines(rows: Iterable[StoredReading], flags: FlagsByHour | None = None) -> bytes:
+    """CSV lines of stored readings: times in UTC with offset, values in their stored unit,
+    and the codes of the quality flags each inherits from its hour in ``flags``."""
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     for station_id, parameter, ts, value, flag, flag_reason in rows:
+        quality = flags_of_reading(flags, parameter, ts) if flags else []
         writer.writerow(
             (
                 station_id,
@@ -278,6 +292,7 @@ def readings_csv_lines(rows: Iterable[StoredReading]) -> bytes:
                 unit_of(parameter),
                 flag,
                 flag_reason,
+                ";".join(f.code for f in quality),
             )
         )
     return buffer.getvalue().encode()

@@ -4,7 +4,7 @@ annual values of a station or a city, each with its coverage (HJ 663, GB 3095 Ta
 from __future__ import annotations
 
 import calendar
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, date, datetime, time
 from itertools import groupby
 from typing import Literal
@@ -13,8 +13,10 @@ from zoneinfo import ZoneInfo
 import psycopg
 
 from reports.coverage import coverage, coverage_of
+from reports.quality import HOUR, flags_of_hours, flags_of_reading, flags_out, reading_flags
 from schemas.series import AggregateSeries, AggregateValue, Period, Reading
 from standards.parameters import CATALOGUE
+from standards.quality import FlagsByHour, QualityFlag, QualityThresholds
 from standards.validity import HOURLY_MIN_MINUTES, annual_coverage, monthly_coverage
 from storage.aggregation import as_of as aggregation_as_of
 from storage.series import (
@@ -58,8 +60,9 @@ def unit_of(parameter: str) -> str:
     return known.unit if known else ""
 
 
-def reading(row: StoredReading) -> Reading:
-    """A stored reading as the API gives it: time in UTC, value with its unit."""
+def reading(row: StoredReading, quality_flags: Iterable[QualityFlag] = ()) -> Reading:
+    """A stored reading as the API gives it: time in UTC, value with its unit, and the
+    quality flags of its hour."""
     station_id, parameter, ts, value, flag, flag_reason = row
     return Reading(
         station_id=station_id,
@@ -69,7 +72,20 @@ def reading(row: StoredReading) -> Reading:
         unit=unit_of(parameter),
         flag=flag,  # type: ignore[arg-type]
         flag_reason=flag_reason,
+        quality_flags=flags_out(quality_flags),
     )
+
+
+def flagged_readings(
+    conn: psycopg.Connection,
+    station_id: str,
+    rows: Sequence[StoredReading],
+    thresholds: QualityThresholds,
+) -> list[Reading]:
+    """Readings of one station as the API gives them, each with the automatic quality flags
+    of its hour (standards.quality)."""
+    flags = reading_flags(conn, station_id, rows, thresholds)
+    return [reading(row, flags_of_reading(flags, row[1], row[2])) for row in rows]
 
 
 def _plural(count: int, noun: str) -> str:
@@ -85,7 +101,10 @@ def _utc_hour(bucket: date | datetime) -> datetime:
     return bucket.astimezone(UTC)
 
 
-def _station_hourly(rows: Sequence[StationHour]) -> list[AggregateValue]:
+def _station_hourly(
+    rows: Sequence[StationHour], parameter: str, flags: FlagsByHour | None
+) -> list[AggregateValue]:
+    """A station's hourly values; with ``flags``, each carries its hour's quality flags."""
     values = []
     for hour in rows:
         # minutes of data: readings x the station's interval, at most the hour
@@ -102,6 +121,9 @@ def _station_hourly(rows: Sequence[StationHour]) -> list[AggregateValue]:
                 min=hour.min,
                 max=hour.max,
                 coverage=coverage(60, minutes, hour.valid, reasons),
+                quality_flags=None
+                if flags is None
+                else flags_out(flags.get((parameter, hour.bucket), [])),
             )
         )
     return values
@@ -202,11 +224,27 @@ def station_aggregates(
     parameter: str,
     period: Period,
     span: Range,
+    thresholds: QualityThresholds | None = None,
 ) -> list[AggregateValue]:
     """Values of one station's parameter per period in ``span``, oldest first; only periods
-    with data appear."""
+    with data appear. With ``thresholds``, hourly values carry their quality flags."""
     if period == "hourly":
-        return _station_hourly(station_hourly_means(conn, station_id, parameter, span))
+        hours = station_hourly_means(conn, station_id, parameter, span)
+        flags = None
+        if thresholds is not None:
+            flags = (
+                flags_of_hours(
+                    conn,
+                    station_id,
+                    [parameter],
+                    hours[0].bucket,
+                    hours[-1].bucket + HOUR,
+                    thresholds,
+                )
+                if hours
+                else {}
+            )
+        return _station_hourly(hours, parameter, flags)
     if period == "daily":
         return _station_daily(station_daily_means(conn, station_id, parameter, span), timezone)
     months = station_valid_days_by_month(conn, station_id, parameter, _whole_periods(period, span))
@@ -247,11 +285,16 @@ def aggregate_series(
     parameter: str,
     period: Period,
     span: Range,
+    thresholds: QualityThresholds | None = None,
 ) -> AggregateSeries:
     """The series of a station (``subject_id`` a station id) or a city (a city code): its
-    values per period in ``span`` with their coverage, unit and rule."""
-    aggregates = station_aggregates if level == "station" else city_aggregates
+    values per period in ``span`` with their coverage, unit and rule; with ``thresholds``,
+    a station's hourly values carry their quality flags."""
     as_of = aggregation_as_of(conn)
+    if level == "station":
+        items = station_aggregates(conn, subject_id, timezone, parameter, period, span, thresholds)
+    else:
+        items = city_aggregates(conn, subject_id, timezone, parameter, period, span)
     return AggregateSeries(
         level=level,
         id=subject_id,
@@ -262,5 +305,5 @@ def aggregate_series(
         timezone=timezone,
         rule=RULES[level, period],
         as_of=as_of,
-        items=aggregates(conn, subject_id, timezone, parameter, period, span),
+        items=items,
     )

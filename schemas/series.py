@@ -11,6 +11,7 @@ from pydantic.json_schema import WithJsonSchema
 
 from schemas.reports import CoverageOut
 from standards.parameters import CATALOGUE, canonical_parameter
+from standards.quality import FLAG_CODES
 
 Period = Literal["hourly", "daily", "monthly", "annual"]
 Flag = Literal["valid", "suspect", "invalid"]
@@ -88,6 +89,25 @@ def _known_parameter(value: str) -> str:
 ParameterName = Annotated[str, AfterValidator(_known_parameter)]
 
 
+class QualityFlagOut(BaseModel):
+    """An automatic quality flag (standards.quality): it marks a value for a person to
+    look at and changes no figure."""
+
+    code: str = Field(
+        description=f"one of {', '.join(FLAG_CODES)}", examples=["stuck", "pm25_above_pm10"]
+    )
+    message: str = Field(
+        description="one sentence naming the numbers",
+        examples=["the same value 35.0 ug/m3 for 14 consecutive hours (threshold 12)"],
+    )
+
+
+_QUALITY_FLAGS = (
+    "automatic quality flags of the station's UTC hour (stuck value, spike, PM2.5 above "
+    "PM10, out of range, run of zeros); they change no figure until a person acts"
+)
+
+
 class Reading(BaseModel):
     """One stored reading."""
 
@@ -98,6 +118,9 @@ class Reading(BaseModel):
     unit: str = Field(examples=["ug/m3"])
     flag: Flag
     flag_reason: str | None = None
+    quality_flags: list[QualityFlagOut] = Field(
+        default_factory=list, description=f"{_QUALITY_FLAGS}; empty when none"
+    )
 
 
 class AggregateValue(BaseModel):
@@ -114,6 +137,11 @@ class AggregateValue(BaseModel):
     min: float | None = Field(description="smallest of the values averaged")
     max: float | None = Field(description="largest of the values averaged")
     coverage: CoverageOut
+    quality_flags: list[QualityFlagOut] | None = Field(
+        default=None,
+        description=f"{_QUALITY_FLAGS}; empty when none; null where they do not apply "
+        "(daily, monthly and annual values, and cities)",
+    )
 
 
 class AggregateSeries(BaseModel):
@@ -132,3 +160,22 @@ class AggregateSeries(BaseModel):
         "aggregation stage's progress)"
     )
     items: list[AggregateValue] = Field(description="periods with data, oldest first")
+
+
+class FlaggedHour(BaseModel):
+    """A station's hour of one parameter that carries automatic quality flags."""
+
+    parameter: str = Field(examples=["pm25"])
+    hour: Timestamp = Field(description="start of the UTC hour, ISO 8601 (+00:00)")
+    value: float = Field(description="the hourly mean, in ``unit``")
+    unit: str = Field(examples=["ug/m3"])
+    flags: list[QualityFlagOut]
+
+
+class StationFlags(BaseModel):
+    """The flagged hours of a station in [start, end), oldest first."""
+
+    station_id: str
+    start: Timestamp = Field(description="first instant included")
+    end: Timestamp = Field(description="first instant excluded")
+    items: list[FlaggedHour] = Field(description="flagged hours, by hour then parameter")

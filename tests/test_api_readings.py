@@ -78,6 +78,7 @@ def test_readings_carry_utc_offset_unit_and_flag(admin, database_url):
             "unit": "mg/m3",
             "flag": "valid",
             "flag_reason": None,
+            "quality_flags": [],
         },
         {
             "station_id": STATION,
@@ -87,6 +88,7 @@ def test_readings_carry_utc_offset_unit_and_flag(admin, database_url):
             "unit": "ug/m3",
             "flag": "valid",
             "flag_reason": None,
+            "quality_flags": [],
         },
     ]
 
@@ -162,11 +164,11 @@ def test_csv_by_format_query_or_accept_header(admin, database_url, params, heade
     assert "110000-A001-readings.csv" in response.headers["content-disposition"]
     rows = list(csv.reader(io.StringIO(response.text)))
     assert rows == [  # limit does not apply: the whole range
-        ["station_id", "parameter", "ts", "value", "unit", "flag", "flag_reason"],
-        [STATION, "co", "2026-03-01T00:00:00+00:00", "0.8", "mg/m3", "valid", ""],
-        [STATION, "pm25", "2026-03-01T00:00:00+00:00", "10.0", "ug/m3", "valid", ""],
-        [STATION, "pm25", "2026-03-01T01:00:00+00:00", "11.0", "ug/m3", "valid", ""],
-        [STATION, "pm25", "2026-03-01T02:00:00+00:00", "12.0", "ug/m3", "valid", ""],
+        ["station_id", "parameter", "ts", "value", "unit", "flag", "flag_reason", "quality_flags"],
+        [STATION, "co", "2026-03-01T00:00:00+00:00", "0.8", "mg/m3", "valid", "", ""],
+        [STATION, "pm25", "2026-03-01T00:00:00+00:00", "10.0", "ug/m3", "valid", "", ""],
+        [STATION, "pm25", "2026-03-01T01:00:00+00:00", "11.0", "ug/m3", "valid", "", ""],
+        [STATION, "pm25", "2026-03-01T02:00:00+00:00", "12.0", "ug/m3", "valid", "", ""],
     ]
     # ?format=json wins over the Accept header
     as_json = admin.get(READINGS, params={"format": "json"}, headers={"Accept": "text/csv"})
@@ -291,12 +293,14 @@ def test_csv_of_120000_rows_streams_in_order_with_bounded_memory(server, databas
             assert response.headers["content-type"].startswith("text/csv")
             assert "content-length" not in response.headers  # streamed, not buffered
             lines = response.iter_lines()
-            assert next(lines) == "station_id,parameter,ts,value,unit,flag,flag_reason"
+            assert (
+                next(lines) == "station_id,parameter,ts,value,unit,flag,flag_reason,quality_flags"
+            )
             for line in lines:
                 if not line:
                     continue
                 csv_bytes += len(line) + 2
-                station_id, parameter, ts, value, unit, flag, _ = line.split(",")
+                station_id, parameter, ts, value, unit, flag, _, _ = line.split(",")
                 minute, which = divmod(received, 2)
                 assert (parameter, ts) == (
                     ("pm10", "pm25")[which],

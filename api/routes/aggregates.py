@@ -11,7 +11,7 @@ from fastapi import APIRouter, Depends, Query
 
 from api.deps import Conn, ReadAccess
 from api.errors import ApiError, problem_responses
-from api.routes.readings import invalid_query, station_or_404
+from api.routes.readings import Thresholds, invalid_query, station_or_404
 from reports import aggregate_series
 from schemas.series import AggregateSeries, DateOrInstant, ParameterName, Period
 from storage.series import Range, city_by_code
@@ -86,11 +86,12 @@ AskedSeries = Annotated[SeriesQuery, Depends(series_query)]
     responses=problem_responses(401, 403, 404, 422),
 )
 def station_series(
-    station_id: str, conn: Conn, _: ReadAccess, query: AskedSeries
+    station_id: str, conn: Conn, _: ReadAccess, query: AskedSeries, thresholds: Thresholds
 ) -> AggregateSeries:
     """Values of one station per hour (UTC), local day, month or year, each with its
     coverage: how many values stand behind it and whether it is valid. Only periods with
-    data appear."""
+    data appear. Hourly values carry the automatic quality flags of their hour
+    (``quality_flags``), which change no value."""
     station = station_or_404(conn, station_id)
     return aggregate_series(
         conn,
@@ -101,6 +102,7 @@ def station_series(
         query.parameter,
         query.period,
         query.span,
+        thresholds,
     )
 
 

@@ -3,13 +3,13 @@ whole range as a streamed CSV."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, Generator
+from collections.abc import AsyncGenerator, Callable, Generator
 from datetime import datetime
 from typing import Annotated, Any
 
 import anyio
 import psycopg
-from fastapi import APIRouter, Header, Query
+from fastapi import APIRouter, Depends, Header, Query
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
@@ -21,13 +21,15 @@ from api.pagination import Page, decode_cursor, encode_cursor
 from reports import (
     CSV_MEDIA_TYPE,
     READINGS_CSV_COLUMNS,
-    reading,
+    flagged_readings,
+    reading_flags,
     readings_csv_header,
     readings_csv_lines,
     wants_csv,
 )
 from schemas.series import AwareInstant, ParameterName, Reading, ReadingFormat
 from schemas.stations import Station
+from standards.quality import FlagsByHour, QualityThresholds
 from storage.series import StoredReading, reading_chunks, readings_of_station
 from storage.stations import get_station
 
@@ -36,6 +38,8 @@ router = APIRouter(prefix="/v1/stations", tags=["readings"])
 # Rows fetched from the server-side cursor per chunk of the CSV (about 0.3 MB of text).
 CSV_ROWS_PER_CHUNK = 5000
 ReadingChunks = Generator[list[StoredReading], None, None]
+# The quality flags of the hours a chunk of readings lies in.
+ChunkFlags = Callable[[list[StoredReading]], FlagsByHour]
 
 _CSV_RESPONSE: dict[int | str, dict[str, Any]] = {
     200: {
@@ -45,11 +49,26 @@ _CSV_RESPONSE: dict[int | str, dict[str, Any]] = {
             CSV_MEDIA_TYPE: {
                 "schema": {"type": "string"},
                 "example": ",".join(READINGS_CSV_COLUMNS) + "\r\n"
-                "110000-A001,pm25,2026-03-01T00:00:00+00:00,35.2,ug/m3,valid,\r\n",
+                "110000-A001,pm25,2026-03-01T00:00:00+00:00,35.2,ug/m3,valid,,\r\n",
             }
         },
     }
 }
+
+
+def quality_thresholds(settings: SettingsDep) -> QualityThresholds:
+    """The thresholds of the automatic quality flags, from the AIRWATER_QUALITY_* settings
+    (the readings, hourly values and flags endpoints judge with them)."""
+    return QualityThresholds(
+        stuck_hours=settings.quality_stuck_hours,
+        spike_factor=settings.quality_spike_factor,
+        spike_window_hours=settings.quality_spike_window_hours,
+        spike_min_hours=settings.quality_spike_min_hours,
+        zero_run_hours=settings.quality_zero_run_hours,
+    )
+
+
+Thresholds = Annotated[QualityThresholds, Depends(quality_thresholds)]
 
 
 def invalid_query(name: str, reason: str) -> RequestValidationError:
@@ -80,12 +99,14 @@ def _after(cursor: str | None) -> tuple[datetime, str] | None:
     return ts, key[1]
 
 
-async def _csv_body(chunks: ReadingChunks) -> AsyncGenerator[bytes, None]:
-    """The CSV, one chunk of the server-side cursor at a time (fetched in a worker thread)."""
+async def _csv_body(chunks: ReadingChunks, flags_of: ChunkFlags) -> AsyncGenerator[bytes, None]:
+    """The CSV, one chunk of the server-side cursor at a time (fetched, and the flags of its
+    hours judged, in a worker thread)."""
     try:
         yield readings_csv_header()
         while (rows := await run_in_threadpool(next, chunks, None)) is not None:
-            yield readings_csv_lines(rows)
+            flags = await run_in_threadpool(flags_of, rows)
+            yield readings_csv_lines(rows, flags)
     finally:
         # closes the cursor, also when the client went away or the stream was cancelled
         with anyio.CancelScope(shield=True):
@@ -122,6 +143,7 @@ def readings(
     conn: Conn,
     settings: SettingsDep,
     _: ReadAccess,
+    thresholds: Thresholds,
     parameter: Annotated[
         ParameterName | None, Query(description="one parameter, e.g. pm25; all when absent")
     ] = None,
@@ -148,18 +170,21 @@ def readings(
 ) -> Page[Reading] | CsvStream:
     """Readings of a station in [start, end), oldest first (ties in parameter order). JSON
     pages follow ``next_cursor``; CSV (``Accept: text/csv`` or ``?format=csv``) streams the
-    whole range. Times are UTC with offset; values in the parameter's ``unit``."""
+    whole range. Times are UTC with offset; values in the parameter's ``unit``. Each reading
+    carries the automatic quality flags of its hour (``quality_flags``; in the CSV their codes
+    joined by ';'), which change no value."""
     if start is not None and end is not None and start > end:
         raise invalid_query("end", "end must not be before start")
     station_or_404(conn, station_id)
     if wants_csv(accept, fmt):
         chunks = reading_chunks(conn, station_id, parameter, start, end, CSV_ROWS_PER_CHUNK)
-        return CsvStream(_csv_body(chunks), f"{station_id}-readings.csv")
+        body = _csv_body(chunks, lambda rows: reading_flags(conn, station_id, rows, thresholds))
+        return CsvStream(body, f"{station_id}-readings.csv")
     if limit > settings.api_page_max:
         raise invalid_query("limit", f"limit must be at most {settings.api_page_max}")
     after = _after(cursor)
     rows = readings_of_station(conn, station_id, parameter, start, end, after, limit + 1)
     more = len(rows) > limit
-    items = [reading(row) for row in rows[:limit]]
+    items = flagged_readings(conn, station_id, rows[:limit], thresholds)
     next_cursor = encode_cursor([items[-1].ts.isoformat(), items[-1].parameter]) if more else None
     return Page[Reading](items=items, next_cursor=next_cursor)
