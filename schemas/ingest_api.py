@@ -33,10 +33,13 @@ class IngestResult(BaseModel):
 
 
 class DeadLetterOut(BaseModel):
-    """A rejected payload (or one rejected reading of it) as it was received."""
+    """A rejected payload (or one rejected reading of it) as it was received; repeats of the
+    same rejection (same topic, payload, reason and detail) are counted on one letter."""
 
     id: int
-    received_at: datetime = Field(description="ISO 8601 with offset")
+    received_at: datetime = Field(
+        description="first arrival, ISO 8601 with offset (the order of the list)"
+    )
     source: str = Field(description="mqtt or http", examples=["mqtt"])
     topic: str = Field(
         description="MQTT topic; for HTTP ingest http:stations/{station_id}/readings",
@@ -48,3 +51,11 @@ class DeadLetterOut(BaseModel):
     payload: str = Field(description="the payload: UTF-8 text, or base64 when it is not UTF-8")
     encoding: Literal["utf-8", "base64"]
     payload_bytes: int = Field(description="size of the payload as received")
+    occurrences: int = Field(
+        ge=1,
+        description="times this rejection was received (each delivery counts, a broker's "
+        "redelivery of an already stored message included)",
+        examples=[25],
+    )
+    first_seen: datetime = Field(description="first arrival (= received_at)")
+    last_seen: datetime = Field(description="latest arrival")

@@ -149,11 +149,27 @@ _INSERT_STATEMENTS = {
 }
 
 
-_INSERT_DEAD_LETTER = """
-INSERT INTO dead_letters
-    (fingerprint, topic, station_id, payload, reason, detail, source, received_at)
-VALUES (%s, %s, %s, %s, %s, %s, %s, %s)
-ON CONFLICT (fingerprint) DO NOTHING
+# A repeat of a stored rejection (same fingerprint) counts one more occurrence and moves
+# last_seen; received_at and first_seen keep the first arrival. The count is of deliveries
+# received: a message redelivered after a crash between commit and acknowledgement counts
+# once more here, while its readings stay stored exactly once (ON CONFLICT DO NOTHING above).
+# A batch's repeats are summed first (_dead_letter_rows): one upsert per distinct letter.
+_UPSERT_DEAD_LETTER = """
+INSERT INTO dead_letters AS d
+    (id, fingerprint, topic, station_id, payload, reason, detail, source, received_at,
+     first_seen, last_seen, occurrences)
+VALUES (%(id)s, %(fingerprint)s, %(topic)s, %(station_id)s, %(payload)s, %(reason)s,
+        %(detail)s, %(source)s, %(first_seen)s, %(first_seen)s, %(last_seen)s, %(occurrences)s)
+ON CONFLICT (fingerprint) DO UPDATE SET
+    occurrences = d.occurrences + excluded.occurrences,
+    last_seen = greatest(d.last_seen, excluded.last_seen)
+"""
+
+# Ids for a batch's new letters, taken in arrival order: the upserts run in fingerprint
+# order (concurrent writers then lock the rows they share in one order, never deadlocking
+# on them) while ids still follow arrival. An id of a repeat is left unused.
+_NEXT_DEAD_LETTER_IDS = """
+SELECT nextval(pg_get_serial_sequence('dead_letters', 'id')) FROM generate_series(1, %s)
 """
 
 _AUTO_REGISTER = """
@@ -252,25 +268,43 @@ def _write(
             if inserted and after_write is not None:
                 after_write(cur)
         if dead_letters:
-            cur.executemany(
-                _INSERT_DEAD_LETTER,
-                [
-                    (
-                        d.fingerprint,
-                        d.topic,
-                        d.station_id,
-                        d.payload,
-                        d.reason,
-                        d.detail,
-                        d.source,
-                        d.received_at,
-                    )
-                    for d in dead_letters
-                ],
-                returning=False,
-            )
+            letters = _dead_letter_rows(cur, dead_letters)
+            cur.executemany(_UPSERT_DEAD_LETTER, letters, returning=False)
             stored_dead = len(dead_letters)
     return WriteResult(inserted, len(readings) - inserted, stored_dead)
+
+
+def _dead_letter_rows(
+    cur: psycopg.Cursor[Any], dead_letters: Sequence[DeadLetter]
+) -> list[dict[str, Any]]:
+    """One row per fingerprint, in fingerprint order, with an id in order of first arrival:
+    the first letter's fields, how many letters have that fingerprint, and their earliest
+    and latest receive times."""
+    rows: dict[bytes, dict[str, Any]] = {}
+    for d in dead_letters:
+        fingerprint = d.fingerprint
+        row = rows.get(fingerprint)
+        if row is None:
+            rows[fingerprint] = {
+                "fingerprint": fingerprint,
+                "topic": d.topic,
+                "station_id": d.station_id,
+                "payload": d.payload,
+                "reason": d.reason,
+                "detail": d.detail,
+                "source": d.source,
+                "first_seen": d.received_at,
+                "last_seen": d.received_at,
+                "occurrences": 1,
+            }
+        else:
+            row["first_seen"] = min(row["first_seen"], d.received_at)
+            row["last_seen"] = max(row["last_seen"], d.received_at)
+            row["occurrences"] += 1
+    ids = sorted(r[0] for r in cur.execute(_NEXT_DEAD_LETTER_IDS, (len(rows),)))
+    for row, letter_id in zip(rows.values(), ids, strict=True):
+        row["id"] = letter_id
+    return [rows[fingerprint] for fingerprint in sorted(rows)]
 
 
 # --- poison isolation ----------------------------------------------------------------------

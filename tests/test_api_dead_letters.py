@@ -1,8 +1,11 @@
-"""/v1/dead-letters: newest first, filters, keyset pagination, payload encoding, admin only."""
+"""/v1/dead-letters: newest first, filters, keyset pagination, payload encoding, repeats
+counted, admin only."""
 
 from __future__ import annotations
 
 import base64
+import json
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import psycopg
@@ -137,6 +140,8 @@ def test_payload_is_text_when_utf8_else_base64(admin, letters):
     assert binary["payload_bytes"] == 8
     assert datetime.fromisoformat(text["received_at"]) == START + timedelta(minutes=60)
     assert datetime.fromisoformat(text["received_at"]).utcoffset() is not None
+    assert text["occurrences"] == 1
+    assert text["first_seen"] == text["last_seen"] == text["received_at"]
 
 
 def test_http_ingest_rejection_is_listed_with_source_http(admin, database_url):
@@ -153,6 +158,57 @@ def test_http_ingest_rejection_is_listed_with_source_http(admin, database_url):
     ]
 
 
+def test_repeats_are_counted_and_keep_the_letter_in_its_place(admin, letters, database_url):
+    before = [
+        s["id"] for s in admin.get("/v1/dead-letters", params={"limit": 1000}).json()["items"]
+    ]
+    later = START + timedelta(days=1)
+    with psycopg.connect(database_url) as conn:
+        # letter 3 twice more, letter 4 once more, received a day later
+        write_batch(conn, [], [replace(letters[3], received_at=later)] * 2)
+        write_batch(conn, [], [replace(letters[4], received_at=later - timedelta(hours=1))])
+    everything = admin.get("/v1/dead-letters", params={"limit": 1000}).json()["items"]
+    assert [s["id"] for s in everything] == before  # ordered by first arrival still
+    by_detail = {s["detail"]: s for s in everything}
+    three, four = by_detail["letter 3"], by_detail["letter 4"]
+    assert (three["occurrences"], four["occurrences"]) == (3, 2)
+    assert three["first_seen"] == three["received_at"]
+    assert datetime.fromisoformat(three["first_seen"]) == START + timedelta(hours=1)
+    assert datetime.fromisoformat(three["last_seen"]) == later
+    assert datetime.fromisoformat(four["last_seen"]) == later - timedelta(hours=1)
+    assert sum(s["occurrences"] for s in everything) == 33
+
+    repeated = admin.get("/v1/dead-letters", params={"min_occurrences": 2}).json()["items"]
+    assert [(s["detail"], s["occurrences"]) for s in repeated] == [("letter 4", 2), ("letter 3", 3)]
+    assert page_through(admin, {"min_occurrences": 3}, 1) == [three]
+    assert admin.get("/v1/dead-letters", params={"min_occurrences": 4}).json()["items"] == []
+
+
+def test_identical_readings_rejected_in_one_post_are_one_letter_counting_each(admin):
+    reading = {"ts": "2026-03-01T08:00:00+08:00", "pm25": -3}
+    body = json.dumps({"readings": [reading] * 4 + [{**reading, "pm25": -5}]}).encode()
+    for _ in range(2):
+        response = admin.post(
+            "/v1/readings",
+            params={"station_id": BEIJING},
+            content=body,
+            headers={"Content-Type": "application/json"},
+        )
+        assert response.status_code == 422, response.text
+        assert len(response.json()["rejected"]) == 5
+    items = admin.get("/v1/dead-letters", params={"source": "http"}).json()["items"]
+    assert sorted((s["detail"], s["occurrences"]) for s in items) == [
+        ("pm25 = -3 at 2026-03-01T08:00:00+08:00 is negative", 8),
+        ("pm25 = -5 at 2026-03-01T08:00:00+08:00 is negative", 2),
+    ]
+    for item in items:
+        assert item["payload"] == body.decode()
+        first_seen, last_seen = (
+            datetime.fromisoformat(item[k]) for k in ("first_seen", "last_seen")
+        )
+        assert item["first_seen"] == item["received_at"] and first_seen < last_seen
+
+
 @pytest.mark.parametrize(
     ("params", "status", "field"),
     [
@@ -166,6 +222,7 @@ def test_http_ingest_rejection_is_listed_with_source_http(admin, database_url):
         ({"station_id": "bad id"}, 422, "query.station_id"),
         ({"limit": 0}, 422, "query.limit"),
         ({"limit": 1001}, 422, "query.limit"),
+        ({"min_occurrences": 0}, 422, "query.min_occurrences"),
     ],
 )
 def test_bad_parameters_are_problems(admin, database_url, params, status, field):

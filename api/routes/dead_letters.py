@@ -1,4 +1,4 @@
-"""/v1/dead-letters: rejected payloads with their reason, newest first (admin)."""
+"""/v1/dead-letters: rejected payloads, their reason and how often each came (admin)."""
 
 from __future__ import annotations
 
@@ -59,17 +59,21 @@ def dead_letters(
     ] = None,
     since: Annotated[
         AwareDatetime | None,
-        Query(description="received at or after (ISO 8601 with offset)"),
+        Query(description="first received at or after (ISO 8601 with offset)"),
     ] = None,
     until: Annotated[
-        AwareDatetime | None, Query(description="received before (ISO 8601 with offset)")
+        AwareDatetime | None, Query(description="first received before (ISO 8601 with offset)")
     ] = None,
+    min_occurrences: Annotated[
+        int, Query(ge=1, le=2**31 - 1, description="only letters received at least this often")
+    ] = 1,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     cursor: Annotated[str | None, Query(max_length=200)] = None,
 ) -> Page[DeadLetterOut]:
-    """Dead letters, newest first: the payload as received (text when it is UTF-8, else
-    base64), the machine-readable reason and a sentence; follow ``next_cursor`` for older
-    ones."""
+    """Dead letters by first arrival, newest first: the payload as received (text when it
+    is UTF-8, else base64), the machine-readable reason and a sentence, and how many times
+    the same rejection came (``occurrences``, ``first_seen``, ``last_seen``); follow
+    ``next_cursor`` for older ones."""
     rows = dead_letters_newest_first(
         conn,
         reasons=sorted({r.value for r in reason or ()}),
@@ -77,25 +81,29 @@ def dead_letters(
         source=source,
         since=since,
         until=until,
+        min_occurrences=min_occurrences,
         after=_after(cursor),
         limit=limit + 1,
     )
     items = []
-    for letter_id, received_at, source_, topic, station, reason_, detail, payload in rows[:limit]:
-        raw = bytes(payload)
+    for row in rows[:limit]:
+        raw = bytes(row.payload)
         text, encoding = _payload_text(raw)
         items.append(
             DeadLetterOut(
-                id=letter_id,
-                received_at=received_at,
-                source=source_,
-                topic=topic,
-                station_id=station,
-                reason=reason_,
-                detail=detail,
+                id=row.id,
+                received_at=row.received_at,
+                source=row.source,
+                topic=row.topic,
+                station_id=row.station_id,
+                reason=row.reason,
+                detail=row.detail,
                 payload=text,
                 encoding=encoding,
                 payload_bytes=len(raw),
+                occurrences=row.occurrences,
+                first_seen=row.first_seen,
+                last_seen=row.last_seen,
             )
         )
     more = len(rows) > limit
