@@ -15,6 +15,7 @@ from schemas.reports import AirAnnual, AirReport, AirTrendPoint
 from standards.assessment import AREA_MEAN_DECIMALS, STATISTIC_DECIMALS, published_area_mean
 from standards.limits import complies, days_judged, limit_set_for_period
 from standards.parameters import CATALOGUE
+from standards.review import assessed_series
 from standards.targets import NATIONAL_PM25_2027, NATIONAL_PM25_2035, Target
 from standards.validity import ANNUAL_PERCENTILE, annual_coverage
 from storage.aggregation import as_of as aggregation_as_of
@@ -81,9 +82,11 @@ def _annual(
     key: str,
     name: str,
     found: AnnualStatistics | None,
+    measured: AnnualStatistics | None = None,
     **extra: Any,
 ) -> AirAnnual:
-    """The annual value of one station or city, with its coverage and judgement."""
+    """The annual value of one station or city (``found``: of the assessed series, ``measured``:
+    as measured, PM only), with its coverage and judgement."""
     row = found or _NO_DATA
     months = dict(zip(range(1, 13), row.valid_days_by_month, strict=True))
     rule = annual_coverage(months, judging.year)
@@ -107,13 +110,17 @@ def _annual(
         else complies(row.mean, annual_limit, STATISTIC_DECIMALS[judging.parameter]),
         gap_to_2027_target=gap_28,
         gap_to_2035_target=gap_25,
-        coverage=coverage_of(rule),
+        coverage=coverage_of(rule, row.reviewed_hours),
+        annual_mean_measured=_round(measured.mean) if measured else None,
         **extra,
     )
 
 
 def _station_annuals(
-    judging: _Judging, stations: list[AirStation], found: dict[str, AnnualStatistics]
+    judging: _Judging,
+    stations: list[AirStation],
+    found: dict[str, AnnualStatistics],
+    measured: dict[str, AnnualStatistics],
 ) -> list[AirAnnual]:
     return [
         _annual(
@@ -122,6 +129,7 @@ def _station_annuals(
             station.station_id,
             station.name,
             found.get(station.station_id),
+            measured.get(station.station_id),
             city_code=station.city_code,
             province=station.province,
         )
@@ -141,7 +149,10 @@ def _cities_of(stations: list[AirStation]) -> dict[str, _City]:
 
 
 def _city_annuals(
-    judging: _Judging, cities: dict[str, _City], found: dict[str, AnnualStatistics]
+    judging: _Judging,
+    cities: dict[str, _City],
+    found: dict[str, AnnualStatistics],
+    measured: dict[str, AnnualStatistics],
 ) -> list[AirAnnual]:
     annuals = []
     for code, city in sorted(cities.items()):
@@ -153,6 +164,7 @@ def _city_annuals(
                 code,
                 city.name,
                 city_row,
+                measured.get(code),
                 city_code=code,
                 province=city.province,
                 stations=city_row.stations if city_row else 0,
@@ -177,12 +189,19 @@ def air_report(conn: psycopg.Connection, year: int, parameter: str = "pm25") -> 
         rank=ANNUAL_PERCENTILE[parameter][1],
         annual_limit=limit_set.limit(parameter, "annual", 2),
     )
-    station_rows = station_annual_statistics(conn, parameter, year)
-    city_rows = city_annual_statistics(conn, parameter, year)
+    # PM10 and PM2.5 are judged with the sand-dust hours excluded, and given as measured too
+    series = assessed_series(parameter)
+    station_rows = station_annual_statistics(conn, series, year)
+    city_rows = city_annual_statistics(conn, series, year)
+    dusty = series != parameter
+    station_measured = station_annual_statistics(conn, parameter, year) if dusty else {}
+    city_measured = city_annual_statistics(conn, parameter, year) if dusty else {}
     registry = air_stations(conn)
-    stations = _station_annuals(judging, registry, station_rows)
-    cities = _city_annuals(judging, _cities_of(registry), city_rows)
+    stations = _station_annuals(judging, registry, station_rows, station_measured)
+    cities = _city_annuals(judging, _cities_of(registry), city_rows, city_measured)
     national = _national(cities, parameter, judging.unit, judging.rank, judging.annual_limit)
+    if dusty:
+        national.annual_mean_measured = _national_mean(cities, city_measured)
     assessed = [c for c in cities if c.coverage.valid and c.annual_mean is not None]
     meeting = sum(1 for c in assessed if c.meets_grade_ii)
     return AirReport(
@@ -195,6 +214,7 @@ def air_report(conn: psycopg.Connection, year: int, parameter: str = "pm25") -> 
         standard=limit_set.name,
         daily_limit_standards=daily_standards,
         annual_limit=judging.annual_limit,
+        sand_dust="excluded" if dusty else None,
         national=national,
         cities_assessed=len(assessed),
         cities_meeting_grade_ii=meeting,
@@ -204,6 +224,16 @@ def air_report(conn: psycopg.Connection, year: int, parameter: str = "pm25") -> 
         cities=cities,
         stations=stations,
     )
+
+
+def _national_mean(cities: list[AirAnnual], measured: dict[str, AnnualStatistics]) -> float | None:
+    """The national mean as measured: of the same cities as the assessed one."""
+    values = [
+        measured[c.id].mean
+        for c in cities
+        if c.coverage.valid and c.annual_mean is not None and c.id in measured
+    ]
+    return _round(statistics.fmean(v for v in values if v is not None)) if values else None
 
 
 def _national(

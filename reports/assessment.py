@@ -107,12 +107,21 @@ def today_in_china() -> date:
     return datetime.now(BEIJING).date()
 
 
+_SAND_DUST_WORDS = {
+    "excluded": ", sand-dust hours excluded (assessed)",
+    "measured": ", as measured (sand-dust hours included; not judged)",
+    None: "",
+}
+
+
 def _words(statistic: Statistic) -> str:
     if statistic.series == "o3_8h":
         return _WORDS["o3_8h"]
     if statistic.kind == "annual_mean":
-        return _WORDS["annual_mean"]
-    return f"{statistic.rank:g}th percentile of daily means"
+        words = _WORDS["annual_mean"]
+    else:
+        words = f"{statistic.rank:g}th percentile of daily means"
+    return words + _SAND_DUST_WORDS[statistic.sand_dust]
 
 
 def _months(row: AnnualStatistics | None) -> dict[int, int]:
@@ -196,6 +205,7 @@ def _figures(
             StatisticOut(
                 key=statistic.key,
                 pollutant=statistic.pollutant,
+                sand_dust=statistic.sand_dust,
                 statistic=_words(statistic),
                 value=_r3(value),
                 published=shown,
@@ -240,6 +250,7 @@ def _area_figures(judging: _Judging, members: Sequence[PeriodFigures]) -> Period
             StatisticOut(
                 key=statistic.key,
                 pollutant=statistic.pollutant,
+                sand_dust=statistic.sand_dust,
                 statistic=f"mean of the cities' {_words(statistic)}",
                 value=_r3(mean),
                 published=shown,

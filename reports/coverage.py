@@ -12,20 +12,31 @@ from standards.validity import Coverage
 PERCENT_DIGITS = 2
 
 
-def coverage(expected: int, observed: int, valid: bool, reasons: Sequence[str] = ()) -> CoverageOut:
+def coverage(
+    expected: int,
+    observed: int,
+    valid: bool,
+    reasons: Sequence[str] = (),
+    reviewed_hours: int = 0,
+) -> CoverageOut:
     """``observed`` of ``expected`` values (days, hours, minutes, stations or cities) with
     their share in percent (0 when nothing is expected), whether the aggregate is valid and,
-    one sentence each, why not (or what was left out)."""
+    one sentence each, why not (or what was left out): also "N hours removed by review" when
+    an operator's review took ``reviewed_hours`` hours with data out."""
     percent = round(100 * observed / expected, PERCENT_DIGITS) if expected else 0.0
+    said = list(reasons)
+    if reviewed_hours:
+        said.append(f"{reviewed_hours} hour{'s' if reviewed_hours != 1 else ''} removed by review")
     return CoverageOut(
         expected=expected,
         observed=observed,
         percent_complete=percent,
         valid=valid,
-        reasons=list(reasons),
+        reasons=said,
+        removed_by_review_hours=reviewed_hours,
     )
 
 
-def coverage_of(rule: Coverage) -> CoverageOut:
+def coverage_of(rule: Coverage, reviewed_hours: int = 0) -> CoverageOut:
     """The coverage of a GB 3095 Table 4 validity check (standards.validity)."""
-    return coverage(rule.expected, rule.observed, rule.valid, rule.reasons)
+    return coverage(rule.expected, rule.observed, rule.valid, rule.reasons, reviewed_hours)

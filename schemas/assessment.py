@@ -16,8 +16,15 @@ AreaLevel = Literal["station", "city", "province", "national"]
 class StatisticOut(BaseModel):
     """One HJ 663 annual statistic of one pollutant over the period."""
 
-    key: str = Field(description="e.g. pm25_mean, pm25_p95, co_p95, o3_8h_p90")
+    key: str = Field(
+        description="e.g. pm25_mean, pm25_p95, co_p95, o3_8h_p90; pm25_mean_measured: as measured"
+    )
     pollutant: str
+    sand_dust: Literal["excluded", "measured"] | None = Field(
+        default=None,
+        description="PM10/PM2.5: 'excluded' — sand-dust hours left out, what targets, "
+        "attainment and ranking use (national rule); 'measured' — every hour, reported only",
+    )
     statistic: str = Field(description="what is computed, in words")
     value: float | None = Field(description="as computed (3 decimals)")
     published: float | None = Field(

@@ -16,6 +16,9 @@ class CoverageOut(BaseModel):
     percent_complete: float
     valid: bool
     reasons: list[str] = Field(default_factory=list, description="why it is not valid")
+    removed_by_review_hours: int = Field(
+        default=0, description="hours with data an operator's review took out of the figure"
+    )
 
 
 class AirAnnual(BaseModel):
@@ -39,6 +42,11 @@ class AirAnnual(BaseModel):
         description="annual mean minus 28 µg/m³ (national PM2.5 target for 2027); > 0 = above"
     )
     gap_to_2035_target: float | None = Field(description="annual mean minus 25 µg/m³ (2035)")
+    annual_mean_measured: float | None = Field(
+        default=None,
+        description="PM10/PM2.5: the annual mean as measured, sand-dust hours included "
+        "(reported only; annual_mean excludes them and is what is judged)",
+    )
     stations: int | None = Field(default=None, description="stations behind a city value")
     cities: int | None = Field(default=None, description="cities behind the national value")
     coverage: CoverageOut
@@ -59,6 +67,12 @@ class AirReport(BaseModel):
         description="versions whose 24-hour limits applied to the days of the year"
     )
     annual_limit: float | None
+    sand_dust: Literal["excluded"] | None = Field(
+        default=None,
+        description="'excluded': PM10/PM2.5 figures leave out the hours of recorded sand-dust "
+        "events (national assessment rule), as every judgement here does; annual_mean_measured "
+        "gives them as measured",
+    )
     national: AirAnnual
     cities_assessed: int
     cities_meeting_grade_ii: int

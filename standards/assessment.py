@@ -15,6 +15,7 @@ from types import MappingProxyType
 from typing import Literal
 
 from standards.limits import LimitSet, round_half_even
+from standards.review import DUST_EXCLUDED, MEASURED_OF
 from standards.validity import (
     ANNUAL_MIN_DAYS,
     MONTH_NAMES,
@@ -28,8 +29,9 @@ Kind = Literal["annual_mean", "percentile"]
 @dataclass(frozen=True)
 class Statistic:
     """One annual statistic of a pollutant (HJ 663 Table): computed from the daily values of
-    ``series`` ("o3_8h": the O3 daily maximum 8-hour mean), judged against the Grade II limit
-    of ``limit_period`` when ``judged``."""
+    ``series`` ("o3_8h": the O3 daily maximum 8-hour mean; "pm25_dust_excluded": PM2.5 without
+    the sand-dust hours), judged against the Grade II limit of ``limit_period`` when
+    ``judged``."""
 
     pollutant: str
     series: str
@@ -39,23 +41,39 @@ class Statistic:
     judged: bool
 
     @property
+    def sand_dust(self) -> Literal["excluded", "measured"] | None:
+        """For PM10 and PM2.5: whether the sand-dust hours are excluded (what is assessed)
+        or the statistic is as measured; None for the other pollutants."""
+        if self.series in MEASURED_OF:
+            return "excluded"
+        return "measured" if self.series in DUST_EXCLUDED else None
+
+    @property
     def key(self) -> str:
-        """``pm25_mean``, ``pm25_p95``, ``o3_8h_p90``."""
+        """``pm25_mean`` (dust excluded: the assessed one), ``pm25_mean_measured``,
+        ``pm25_p95``, ``o3_8h_p90``."""
         suffix = "mean" if self.kind == "annual_mean" else f"p{self.rank:g}"
-        return f"{self.series}_{suffix}"
+        base = MEASURED_OF.get(self.series, self.series)
+        return f"{base}_{suffix}" + ("_measured" if self.sand_dust == "measured" else "")
 
 
 # HJ 663-2013 Table (STANDARDS.md §3): the six pollutants in bulletin order, each with its
 # statistics; the judged one is the statistic attainment and the comprehensive index use (§3a).
+# PM10 and PM2.5 are assessed with the sand-dust hours excluded (MEE 2016 supplementary rule,
+# standards.review) and also given as measured, not judged.
 SIX_POLLUTANTS = ("so2", "no2", "pm10", "pm25", "co", "o3")
 STATISTICS: tuple[Statistic, ...] = (
     Statistic("so2", "so2", "annual_mean", None, "annual", True),
     Statistic("so2", "so2", "percentile", 98, None, False),
     Statistic("no2", "no2", "annual_mean", None, "annual", True),
     Statistic("no2", "no2", "percentile", 98, None, False),
-    Statistic("pm10", "pm10", "annual_mean", None, "annual", True),
+    Statistic("pm10", DUST_EXCLUDED["pm10"], "annual_mean", None, "annual", True),
+    Statistic("pm10", DUST_EXCLUDED["pm10"], "percentile", 95, None, False),
+    Statistic("pm10", "pm10", "annual_mean", None, None, False),
     Statistic("pm10", "pm10", "percentile", 95, None, False),
-    Statistic("pm25", "pm25", "annual_mean", None, "annual", True),
+    Statistic("pm25", DUST_EXCLUDED["pm25"], "annual_mean", None, "annual", True),
+    Statistic("pm25", DUST_EXCLUDED["pm25"], "percentile", 95, None, False),
+    Statistic("pm25", "pm25", "annual_mean", None, None, False),
     Statistic("pm25", "pm25", "percentile", 95, None, False),
     Statistic("co", "co", "percentile", 95, "24h", True),
     Statistic("o3", "o3_8h", "percentile", 90, "8h", True),

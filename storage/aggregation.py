@@ -110,11 +110,9 @@ FROM bounds b JOIN (VALUES {_DUST_TWINS}) AS t(measured, excluded) ON t.measured
 
 # The batch's days and how many station-days of readings it recomputes (not the 'o3_8h' and
 # dust-excluded twins).
+_TWIN_PARAMETERS = ", ".join(f"'{x}'" for x in (O3_DAILY_MAX_8H, *DUST_EXCLUDED.values()))
 SPAN_OF_DAYS = f"""
-SELECT min(day), max(day),
-       count(*) FILTER (WHERE parameter NOT IN ('{O3_DAILY_MAX_8H}', {
-    ", ".join(f"'{x}'" for x in DUST_EXCLUDED.values())
-}))
+SELECT min(day), max(day), count(*) FILTER (WHERE parameter NOT IN ({_TWIN_PARAMETERS}))
 FROM stage_days
 """
 

@@ -11,13 +11,20 @@ import psycopg
 
 # The yearly statistics the aggregation stage keeps (storage.aggregation).
 STATION_YEARLY = """
-SELECT station_id, mean, valid_days, percentile, days_over_limit, valid_days_by_month
+SELECT station_id, mean, valid_days, percentile, days_over_limit, valid_days_by_month,
+       reviewed_hours
 FROM station_yearly WHERE parameter = %(parameter)s AND year = %(year)s
 """
 
+# A city's hours removed by review: those of its air stations.
 CITY_YEARLY = """
-SELECT city_code, mean, valid_days, percentile, days_over_limit, valid_days_by_month, stations
-FROM city_yearly WHERE parameter = %(parameter)s AND year = %(year)s
+SELECT c.city_code, c.mean, c.valid_days, c.percentile, c.days_over_limit,
+       c.valid_days_by_month, c.stations,
+       coalesce((SELECT sum(y.reviewed_hours) FROM station_yearly y
+                 JOIN stations s ON s.station_id = y.station_id
+                 WHERE s.city_code = c.city_code AND s.kind = 'air'
+                   AND y.parameter = c.parameter AND y.year = c.year), 0)
+FROM city_yearly c WHERE c.parameter = %(parameter)s AND c.year = %(year)s
 """
 
 AIR_STATIONS = """
@@ -43,7 +50,8 @@ class AnnualStatistics:
     ``key``: station id or city code; ``mean`` and ``percentile`` in the parameter's unit;
     ``days_over_limit``: valid days above the 24-hour limit of their day;
     ``valid_days_by_month``: valid days of January … December; ``stations``: for a city, the
-    most stations behind one of its daily values (None for a station).
+    most stations behind one of its daily values (None for a station); ``reviewed_hours``:
+    hours with data review took out (a city: its stations').
     """
 
     key: str
@@ -53,6 +61,7 @@ class AnnualStatistics:
     days_over_limit: int
     valid_days_by_month: tuple[int, ...]
     stations: int | None = None
+    reviewed_hours: int = 0  # hours with data a review took out
 
 
 @dataclass(frozen=True)
@@ -94,7 +103,9 @@ def station_annual_statistics(
     """Each air station's statistics of its valid daily values of ``parameter`` in ``year``
     (so far, for a year in progress), by station id."""
     return {
-        row[0]: AnnualStatistics(row[0], row[1], row[2], row[3], row[4], tuple(row[5]))
+        row[0]: AnnualStatistics(
+            row[0], row[1], row[2], row[3], row[4], tuple(row[5]), reviewed_hours=row[6]
+        )
         for row in conn.execute(STATION_YEARLY, {"parameter": parameter, "year": year})
     }
 
@@ -106,7 +117,14 @@ def city_annual_statistics(
     valid daily values), by city code."""
     return {
         row[0]: AnnualStatistics(
-            row[0], row[1], row[2], row[3], row[4], tuple(row[5]), stations=row[6]
+            row[0],
+            row[1],
+            row[2],
+            row[3],
+            row[4],
+            tuple(row[5]),
+            stations=row[6],
+            reviewed_hours=int(row[7]),
         )
         for row in conn.execute(CITY_YEARLY, {"parameter": parameter, "year": year})
     }

@@ -243,7 +243,8 @@ def _assert_cities_match(report: AirAssessment, frame: pd.DataFrame, same: bool)
         figures = area.same_period if same else area.period
         assert figures is not None
         for statistic in figures.statistics:
-            want = expected.get((code, statistic.key))
+            # no sand-dust event here: the measured statistics equal the assessed ones
+            want = expected.get((code, statistic.key.removesuffix("_measured")))
             if want is None:
                 assert statistic.value is None, (code, statistic.key)
                 continue

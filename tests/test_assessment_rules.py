@@ -44,11 +44,24 @@ def test_the_six_pollutants_and_their_statistics_follow_hj663():
         "no2_p98",
         "pm10_mean",
         "pm10_p95",
+        "pm10_mean_measured",
+        "pm10_p95_measured",
         "pm25_mean",
         "pm25_p95",
+        "pm25_mean_measured",
+        "pm25_p95_measured",
         "co_p95",
         "o3_8h_p90",
     }
+    # PM is assessed with the sand-dust hours excluded; as measured it is reported only
+    by_key = {s.key: s for s in STATISTICS}
+    assert by_key["pm25_mean"].series == "pm25_dust_excluded"
+    assert by_key["pm25_mean"].sand_dust == "excluded"
+    assert by_key["pm25_mean_measured"].series == "pm25"
+    assert by_key["pm25_mean_measured"].sand_dust == "measured"
+    assert not by_key["pm25_mean_measured"].judged
+    assert by_key["pm25_mean_measured"].limit_period is None
+    assert by_key["so2_mean"].sand_dust is None
     assert set(JUDGED) == set(SIX_POLLUTANTS)
     assert {p: (JUDGED[p].key, JUDGED[p].limit_period) for p in SIX_POLLUTANTS} == {
         "so2": ("so2_mean", "annual"),

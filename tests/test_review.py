@@ -432,3 +432,39 @@ def test_review_while_three_workers_write_to_the_station(
         )
         == 48
     )
+
+
+def test_reports_judge_pm_without_dust_hours_and_give_the_measured_figures_too(april, reviewer):
+    from reports import air_assessment, air_report
+
+    event = {
+        "areas": ["110000"],
+        "from": "2026-04-05T00:00:00+08:00",
+        "to": "2026-04-07T00:00:00+08:00",
+        "evidence": "bulletin",
+    }
+    assert reviewer.post("/v1/dust-events", json=event).status_code == 201
+    assert reviewer.post(f"/v1/stations/{STATION}/reviews", json=review_body()).status_code == 201
+    settle(april)
+    with psycopg.connect(april) as conn:
+        report = air_report(conn, 2026)
+        assessment = air_assessment(conn, 2026, today=date(2026, 4, 30))
+    assert report.sand_dust == "excluded"
+    station = next(s for s in report.stations if s.id == STATION)
+    # A001's days are all worth 21.5 as measured (the review took 4 hours of 10 April out)
+    kept = [10.0 + h for h in range(24) if not 8 <= h < 12]
+    measured_days = [21.5] * 9 + [sum(kept) / 20]
+    assert station.annual_mean_measured == pytest.approx(sum(measured_days) / 10, abs=1e-3)
+    assert station.annual_mean == pytest.approx(sum(measured_days[2:]) / 8, abs=1e-3)
+    assert station.valid_days == 8
+    assert station.coverage.removed_by_review_hours == 4
+    assert "4 hours removed by review" in station.coverage.reasons
+    city = next(c for c in report.cities if c.id == "110000")
+    assert city.coverage.removed_by_review_hours == 4
+    assert city.annual_mean_measured is not None and city.valid_days == 8
+    beijing = next(c for c in assessment.cities if c.id == "110000").period
+    by_key = {s.key: s for s in beijing.statistics}
+    assert by_key["pm25_mean"].sand_dust == "excluded"
+    assert by_key["pm25_mean_measured"].sand_dust == "measured"
+    assert by_key["pm25_mean"].valid_days == 8 and by_key["pm25_mean_measured"].valid_days == 10
+    assert by_key["pm25_mean_measured"].meets_grade_ii is None  # reported, not judged
