@@ -167,7 +167,10 @@ def restore(conn: psycopg.Connection, review_id: int, actor: str, comment: str =
     with conn.transaction():
         found = stored.review_by_id(conn, review_id)
         if found is None:
-            raise ReviewRefused("not_found", f"no review {review_id}: it was never made, there is nothing to restore")
+            raise ReviewRefused(
+                "not_found",
+                f"no review {review_id}: it was never made, there is nothing to restore",
+            )
         stored.lock_station(conn, found["station_id"])
         row = stored.restore_review(conn, review_id, actor, comment)
         if row is None:
