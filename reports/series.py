@@ -109,18 +109,21 @@ def _station_hourly(
     for hour in rows:
         # minutes of data: readings x the station's interval, at most the hour
         minutes = min(60, hour.readings * hour.reading_interval_s // 60)
-        reasons = (
-            []
-            if hour.valid
-            else [f"{_plural(minutes, 'minute')} of data in the hour ({HOURLY_MIN_MINUTES} needed)"]
-        )
+        if hour.review_id is not None or hour.valid:  # coverage says "1 hour removed by review"
+            reasons = []
+        else:
+            reasons = [
+                f"{_plural(minutes, 'minute')} of data in the hour ({HOURLY_MIN_MINUTES} needed)"
+            ]
         values.append(
             AggregateValue(
                 period_start=hour.bucket.astimezone(UTC),
                 mean=hour.mean,
                 min=hour.min,
                 max=hour.max,
-                coverage=coverage(60, minutes, hour.valid, reasons),
+                coverage=coverage(
+                    60, minutes, hour.valid, reasons, 0 if hour.review_id is None else 1
+                ),
                 quality_flags=None
                 if flags is None
                 else flags_out(flags.get((parameter, hour.bucket), [])),
@@ -143,7 +146,7 @@ def _station_daily(rows: Sequence[StationDay], timezone: str) -> list[AggregateV
                 mean=day.mean,
                 min=day.min,
                 max=day.max,
-                coverage=coverage(24, day.valid_hours, not reasons, reasons),
+                coverage=coverage(24, day.valid_hours, not reasons, reasons, day.reviewed_hours),
             )
         )
     return values

@@ -45,7 +45,7 @@ _HOUR_BOUNDS = """
 
 # The stored hours of one station: mean, min and max of its valid readings in the UTC hour.
 STATION_HOURLY_MEANS = f"""
-SELECT h.bucket, h.mean, h.min, h.max, h.count, h.valid, s.reading_interval_s
+SELECT h.bucket, h.mean, h.min, h.max, h.count, h.valid, s.reading_interval_s, h.review_id
 FROM readings_hourly h
 JOIN stations s ON s.station_id = h.station_id
 WHERE h.station_id = %(station_id)s AND h.parameter = %(parameter)s {_HOUR_BOUNDS}
@@ -70,7 +70,7 @@ ORDER BY bucket
 
 # The stored local days of one station with the valid hours the parameter needs.
 STATION_DAILY_MEANS = """
-SELECT d.day, d.mean, d.min, d.max, d.valid_hours, p.daily_min_hours
+SELECT d.day, d.mean, d.min, d.max, d.valid_hours, p.daily_min_hours, d.reviewed_hours
 FROM readings_daily d
 JOIN parameters p ON p.parameter = d.parameter
 WHERE d.station_id = %(station_id)s AND d.parameter = %(parameter)s
@@ -163,7 +163,7 @@ class Range:
 class StationHour:
     """A stored hour of a station: mean, min and max of its valid readings in the UTC hour
     starting at ``bucket``, how many readings it holds, whether it is valid, and the
-    station's reading interval (s)."""
+    station's reading interval (s); an hour an active review took out is not valid."""
 
     bucket: datetime
     mean: float | None
@@ -172,6 +172,7 @@ class StationHour:
     readings: int
     valid: bool
     reading_interval_s: int
+    review_id: int | None = None  # the active review that took the hour out
 
 
 @dataclass(frozen=True)
@@ -185,6 +186,7 @@ class StationDay:
     max: float | None
     valid_hours: int
     daily_min_hours: int
+    reviewed_hours: int = 0  # hours with data a review took out
 
 
 @dataclass(frozen=True)

@@ -81,6 +81,7 @@ def test_daily_value_needs_20_valid_hours(admin, database_url):
         "percent_complete": 79.17,
         "valid": False,
         "reasons": ["19 valid hours (20 needed)"],
+        "removed_by_review_hours": 0,
     }
     assert short["mean"] == pytest.approx(statistics.fmean(10 + 0.5 * h for h in range(19)))
     assert full["coverage"] == {
@@ -89,6 +90,7 @@ def test_daily_value_needs_20_valid_hours(admin, database_url):
         "percent_complete": 83.33,
         "valid": True,
         "reasons": [],
+        "removed_by_review_hours": 0,
     }
     assert full["mean"] == pytest.approx(statistics.fmean(10 + 0.5 * h for h in range(20)))
     assert (full["min"], full["max"]) == (10.0, 19.5)
@@ -136,6 +138,7 @@ def test_monthly_value_needs_27_valid_days(admin, database_url):
         "percent_complete": 83.87,
         "valid": False,
         "reasons": ["March has 26 valid days (27 needed)"],
+        "removed_by_review_hours": 0,
     }
     a001_days = [v for (station, _), v in daily.items() if station == A001]
     assert len(a001_days) == 26
@@ -164,6 +167,7 @@ def test_annual_coverage_names_every_failing_month_and_the_yearly_shortfall(admi
         "percent_complete": 7.12,
         "valid": False,
         "reasons": [*expected_reasons, "26 valid days in the year (324 needed)"],
+        "removed_by_review_hours": 0,
     }
     a001_days = [v for (station, _), v in daily.items() if station == A001]
     assert year["mean"] == pytest.approx(statistics.fmean(a001_days))
@@ -228,6 +232,7 @@ def test_city_daily_value_is_the_mean_of_its_stations_valid_daily_means(admin, d
         "percent_complete": 50.0,
         "valid": True,
         "reasons": [],
+        "removed_by_review_hours": 0,
     }
     assert three["mean"] is None
     assert three["coverage"]["valid"] is False
@@ -286,6 +291,7 @@ def test_city_hourly_value_is_the_mean_of_its_stations_valid_hourly_means(admin,
             "percent_complete": 66.67,
             "valid": False,
             "reasons": ["40 minutes of data in the hour (45 needed)"],
+            "removed_by_review_hours": 0,
         },
         {
             "expected": 60,
@@ -293,6 +299,7 @@ def test_city_hourly_value_is_the_mean_of_its_stations_valid_hourly_means(admin,
             "percent_complete": 75.0,
             "valid": True,
             "reasons": [],
+            "removed_by_review_hours": 0,
         },
     ]
     assert a003[0]["mean"] == 100.0

@@ -126,6 +126,13 @@ def test_invalidated_hours_leave_every_level_and_restore_brings_back_exactly(apr
     assert hours.status_code == 200, hours.text
     validity = [item["coverage"]["valid"] for item in hours.json()["items"]]
     assert validity == [True, False, False, False, False, True]
+    assert hours.json()["items"][1]["coverage"]["reasons"] == ["1 hour removed by review"]
+    days = reviewer.get(
+        f"/v1/stations/{STATION}/aggregates",
+        params={"parameter": "pm25", "period": "daily", "start": "2026-04-10", "end": "2026-04-10"},
+    ).json()["items"]
+    assert days[0]["coverage"]["removed_by_review_hours"] == 4
+    assert days[0]["coverage"]["reasons"] == ["4 hours removed by review"]
 
     restored = reviewer.post(f"/v1/reviews/{review['review_id']}/restore", json={"comment": "ok"})
     assert restored.status_code == 200, restored.text
