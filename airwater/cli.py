@@ -11,6 +11,7 @@ from airwater.commands import (
     aggregate,
     imports,
     migrate,
+    publish,
     report,
     retention,
     review,
@@ -21,7 +22,18 @@ from airwater.commands import (
 from core.settings import Settings
 
 # In the order `airwater --help` lists them.
-COMMANDS = (run, migrate, services, aggregate, report, review, imports, retention, stations)
+COMMANDS = (
+    run,
+    migrate,
+    services,
+    aggregate,
+    report,
+    publish,
+    review,
+    imports,
+    retention,
+    stations,
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

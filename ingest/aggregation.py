@@ -34,6 +34,7 @@ from prometheus_client import Counter, Gauge, Histogram, start_http_server
 
 import reports.water
 from core.settings import Settings
+from reports.publications import check_revisions
 from reports.water import section_year
 from schemas.payloads import Reason
 from standards import aqi, limits, validity, water
@@ -284,6 +285,18 @@ def settle(conn: psycopg.Connection) -> int:
     return Stage(conn).drain()
 
 
+def _check_publications(conn: psycopg.Connection) -> None:
+    """Revise the published years whose figures the reflected changes altered. A lost
+    database goes to the loop's retry; any other failure is logged and the stage goes on, so
+    that a fault in the check never stops the derived levels from being kept."""
+    try:
+        check_revisions(conn)
+    except psycopg.OperationalError:
+        raise
+    except Exception:
+        log.exception("checking the published years failed; trying again at the next check")
+
+
 def run(settings: Settings, stop: threading.Event, poll_s: float = 0.2) -> int:
     """The stage's loop: batches while there is work, a poll every ``poll_s`` when there is
     none; a lost database is waited for (1 s doubling to 30 s) and the loop goes on."""
@@ -297,11 +310,19 @@ def run(settings: Settings, stop: threading.Event, poll_s: float = 0.2) -> int:
                 log.info("aggregation stage running (batches of up to %d days)", BATCH_DAYS)
                 delay = 1.0
                 last_report = 0.0
+                last_publication_check = 0.0
                 while not stop.is_set():
                     batch = stage.run_batch()
                     if time.monotonic() - last_report > 5 or not batch.rows:
                         BACKLOG.set(levels.pending(conn)[1])
                         last_report = time.monotonic()
+                    if (
+                        not batch.rows
+                        and time.monotonic() - last_publication_check
+                        >= settings.publication_check_s
+                    ):
+                        last_publication_check = time.monotonic()
+                        _check_publications(conn)
                     if batch.rows:
                         log.debug(
                             "reflected %d changes (%d station-days) in %.3f s",

@@ -94,6 +94,8 @@ TABLES = (
     "reviews",
     "dust_events",
     "audit_log",
+    "publications",
+    "publication_checks",
 )
 
 

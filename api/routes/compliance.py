@@ -10,7 +10,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 
 from api.deps import Conn, ReadAccess
-from api.errors import problem_responses
+from api.errors import ApiError, problem_responses
 from reports import (
     AIR_CSV_COLUMNS,
     ASSESSMENT_CSV_COLUMNS,
@@ -30,8 +30,13 @@ from reports import (
     water_report,
     water_trend_point,
 )
+from reports.publications import (
+    PublicationRefused,
+    published_air_report,
+    published_water_report,
+)
 from schemas.assessment import AirAssessment
-from schemas.reports import AirCompliance, WaterCompliance
+from schemas.reports import AirCompliance, AirReport, WaterCompliance, WaterReport
 
 router = APIRouter(prefix="/v1/compliance", tags=["compliance"])
 
@@ -56,9 +61,22 @@ OutputFormat = Annotated[
     Query(alias="format", description="json or csv; overrides the Accept header"),
 ]
 Accept = Annotated[str | None, Header(include_in_schema=False)]
+Version = Annotated[
+    Literal["current", "published"],
+    Query(
+        description="current (default): from the kept levels now; published: as the year was "
+        "published (/v1/publications), its latest revision unless revision is given; the "
+        "revision is named in the X-Airwater-Revision header"
+    ),
+]
+RevisionNumber = Annotated[
+    int | None,
+    Query(ge=1, le=1_000_000, description="with version=published and one year: the revision"),
+]
+REVISION_HEADER = "X-Airwater-Revision"
 
 
-def csv_responses(csv_columns: str) -> dict[int | str, dict[str, Any]]:
+def csv_responses(csv_columns: str, *problems: int) -> dict[int | str, dict[str, Any]]:
     return {
         200: {
             "content": {
@@ -69,8 +87,53 @@ def csv_responses(csv_columns: str) -> dict[int | str, dict[str, Any]]:
             },
             "description": "JSON by default; CSV with Accept: text/csv or ?format=csv",
         },
-        **problem_responses(401, 403, 422),
+        **problem_responses(401, 403, 422, *problems),
     }
+
+
+def _check_revision(version: str, revision: int | None, years: list[int]) -> None:
+    """A revision only with version=published and one year, else a validation error."""
+    reason = None
+    if revision is not None and version != "published":
+        reason = "a revision is read with version=published"
+    elif revision is not None and len(years) > 1:
+        reason = "a revision is read for one year (without to)"
+    if reason is not None:
+        raise RequestValidationError(
+            [
+                {
+                    "loc": ("query", "revision"),
+                    "msg": reason,
+                    "type": "value_error",
+                    "input": revision,
+                }
+            ]
+        )
+
+
+def _published_air(
+    conn: Conn, years: list[int], parameter: str, revision: int | None
+) -> tuple[list[AirReport], list[int]]:
+    try:
+        found = [published_air_report(conn, y, parameter, revision) for y in years]
+    except PublicationRefused as exc:
+        raise ApiError(404, exc.detail, "not-published") from None
+    return [report for report, _ in found], [number for _, number in found]
+
+
+def _published_water(
+    conn: Conn, years: list[int], revision: int | None
+) -> tuple[list[WaterReport], list[int]]:
+    try:
+        found = [published_water_report(conn, y, revision) for y in years]
+    except PublicationRefused as exc:
+        raise ApiError(404, exc.detail, "not-published") from None
+    return [report for report, _ in found], [number for _, number in found]
+
+
+def _revision_header(numbers: list[int] | None) -> dict[str, str]:
+    """The revision of each year read as published, in the order of the years."""
+    return {} if numbers is None else {REVISION_HEADER: ", ".join(map(str, numbers))}
 
 
 def _years(year: int, to: int | None) -> list[int]:
@@ -90,11 +153,11 @@ def _years(year: int, to: int | None) -> list[int]:
     return list(range(year, last + 1))
 
 
-def csv_response(text: str, filename: str) -> Response:
+def csv_response(text: str, filename: str, headers: dict[str, str] | None = None) -> Response:
     return Response(
         text,
         media_type=f"{CSV_MEDIA_TYPE}; charset=utf-8",
-        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+        headers={"Content-Disposition": f'attachment; filename="{filename}"', **(headers or {})},
     )
 
 
@@ -103,11 +166,12 @@ def _span(years: list[int]) -> str:
 
 
 @router.get(
-    "/air", response_model=AirCompliance, responses=csv_responses(",".join(AIR_CSV_COLUMNS))
+    "/air", response_model=AirCompliance, responses=csv_responses(",".join(AIR_CSV_COLUMNS), 404)
 )
 def air_compliance(
     conn: Conn,
     _: ReadAccess,
+    response: Response,
     year: Year,
     to: ToYear = None,
     parameter: Annotated[
@@ -122,18 +186,29 @@ def air_compliance(
     ] = "city",
     output_format: OutputFormat = None,
     accept: Accept = None,
+    version: Version = "current",
+    revision: RevisionNumber = None,
 ) -> AirCompliance | Response:
     """Annual air quality (HJ 663 aggregation of the daily rollups) of every station, every
     city and the nation: annual mean with valid days and coverage, the HJ 663 percentile, days
     over the 24-hour limit, the Grade II annual limit in force (GB 3095-2012 or 2026) and, for
-    PM2.5, the gaps to the national targets of 28 µg/m³ (2027) and 25 µg/m³ (2035)."""
+    PM2.5, the gaps to the national targets of 28 µg/m³ (2027) and 25 µg/m³ (2035). With
+    version=published: as the year was published (404 for a year not published)."""
     years = _years(year, to)
-    reports = [air_report(conn, y, parameter) for y in years]
+    _check_revision(version, revision, years)
+    numbers = None
+    if version == "published":
+        reports, numbers = _published_air(conn, years, parameter, revision)
+    else:
+        reports = [air_report(conn, y, parameter) for y in years]
+    headers = _revision_header(numbers)
     if wants_csv(accept, output_format):
         return csv_response(
             csv_text(AIR_CSV_COLUMNS, air_csv_rows(reports, level)),
             f"air-{parameter}-{_span(years)}.csv",
+            headers,
         )
+    response.headers.update(headers)
     trend = [air_trend_point(r) for r in reports] if len(reports) > 1 else []
     return AirCompliance(reports=reports, trend=trend)
 
@@ -192,24 +267,39 @@ def air_assessment_of_year(
 
 
 @router.get(
-    "/water", response_model=WaterCompliance, responses=csv_responses(",".join(WATER_CSV_COLUMNS))
+    "/water",
+    response_model=WaterCompliance,
+    responses=csv_responses(",".join(WATER_CSV_COLUMNS), 404),
 )
 def water_compliance(
     conn: Conn,
     _: ReadAccess,
+    response: Response,
     year: Year,
     to: ToYear = None,
     output_format: OutputFormat = None,
     accept: Accept = None,
+    version: Version = "current",
+    revision: RevisionNumber = None,
 ) -> WaterCompliance | Response:
     """Annual class of every surface-water section (GB 3838-2002 single factor), the class
     distribution, the Class I–III ("excellent") share against the 90 % target for 2027, the
-    worse-than-Class-V share and the basin grades. CSV: one line per section and year."""
+    worse-than-Class-V share and the basin grades. CSV: one line per section and year. With
+    version=published: as the year was published (404 for a year not published)."""
     years = _years(year, to)
-    reports = [water_report(conn, y) for y in years]
+    _check_revision(version, revision, years)
+    numbers = None
+    if version == "published":
+        reports, numbers = _published_water(conn, years, revision)
+    else:
+        reports = [water_report(conn, y) for y in years]
+    headers = _revision_header(numbers)
     if wants_csv(accept, output_format):
         return csv_response(
-            csv_text(WATER_CSV_COLUMNS, water_csv_rows(reports)), f"water-{_span(years)}.csv"
+            csv_text(WATER_CSV_COLUMNS, water_csv_rows(reports)),
+            f"water-{_span(years)}.csv",
+            headers,
         )
+    response.headers.update(headers)
     trend = [water_trend_point(r) for r in reports] if len(reports) > 1 else []
     return WaterCompliance(reports=reports, trend=trend)
