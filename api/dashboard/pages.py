@@ -928,7 +928,11 @@ def station_page(view: StationView, plotly_src: str) -> str:
             "dashed: the Grade II 24-hour limit in force.</p>"
             f"{daily}{_legend()}</div></section>"
         )
-    body += '<p><a href="/">← national overview</a></p>' + _footer(None)
+    body += (
+        f'<p><a href="{esc(station_href(station.station_id))}/review" data-testid="review-link">'
+        "Review this station's data: quality flags, invalidate or restore hours, audit log →"
+        '</a></p><p><a href="/">← national overview</a></p>' + _footer(None)
+    )
     return page.render(station.name, body, "", plotly_src)
 
 

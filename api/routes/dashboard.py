@@ -18,7 +18,7 @@ from datetime import date, timedelta
 from functools import lru_cache
 
 import psycopg
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, Response
 from plotly.offline import get_plotlyjs, get_plotlyjs_version
 from psycopg_pool import ConnectionPool, PoolTimeout
@@ -34,7 +34,10 @@ from api.dashboard.pages import (
     overview_page,
     station_page,
 )
+from api.dashboard.review_page import BadReviewQuery, review_page, review_view
+from api.deps import SettingsDep
 from api.routes.compliance import FIRST_YEAR, LAST_YEAR
+from api.routes.readings import Thresholds
 from reports import (
     air_report,
     air_trend_point,
@@ -296,3 +299,34 @@ def station_dashboard(request: Request, station_id: str) -> HTMLResponse:
     except (PoolTimeout, psycopg.OperationalError) as exc:
         return _unavailable(exc)
     return _html(station_page(view, _plotly_src()))
+
+
+@router.get("/stations/{station_id}/review", response_class=HTMLResponse)
+def station_review(
+    request: Request,
+    station_id: str,
+    thresholds: Thresholds,
+    settings: SettingsDep,
+    parameter: str | None = None,
+    first_day: str | None = Query(None, alias="from"),
+    last_day: str | None = Query(None, alias="to"),
+) -> HTMLResponse:
+    """One station's review: the hourly series of a parameter over local days (the last 7
+    with data by default) with flags and invalidated hours, the invalidate form, the
+    reviews and the audit log (the last two read by the browser with the operator's key)."""
+    not_found = _html(
+        message_page("Station not found", f"There is no station {station_id!r}."), 404
+    )
+    if not re.fullmatch(STATION_ID_PATTERN, station_id):
+        return not_found
+    try:
+        with _connection(request) as conn:
+            station = get_station(conn, station_id)
+            if station is None:
+                return not_found
+            view = review_view(conn, station, parameter, first_day, last_day, thresholds)
+    except BadReviewQuery as exc:
+        return _html(message_page("Cannot show this review window", str(exc)), 400)
+    except (PoolTimeout, psycopg.OperationalError) as exc:
+        return _unavailable(exc)
+    return _html(review_page(view, _plotly_src(), settings.public_read))
