@@ -134,6 +134,19 @@ def test_invalidated_hours_leave_every_level_and_restore_brings_back_exactly(apr
     assert days[0]["coverage"]["removed_by_review_hours"] == 4
     assert days[0]["coverage"]["reasons"] == ["4 hours removed by review"]
 
+    readings = reviewer.get(
+        f"/v1/stations/{STATION}/readings",
+        params={
+            "parameter": "pm25",
+            "start": "2026-04-10T07:00:00+08:00",
+            "end": "2026-04-10T13:00:00+08:00",
+        },
+    )
+    assert readings.status_code == 200, readings.text
+    flags = [(item["flag"], item["flag_reason"]) for item in readings.json()["items"]]
+    reviewed = ("invalid", f"review {review['review_id']}: calibration")
+    assert flags == [("valid", None), *[reviewed] * 4, ("valid", None)]
+
     restored = reviewer.post(f"/v1/reviews/{review['review_id']}/restore", json={"comment": "ok"})
     assert restored.status_code == 200, restored.text
     assert restored.json()["active"] is False
