@@ -66,6 +66,12 @@ class Settings(BaseSettings):
     ingest_share_group: str = "ingest"
     ingest_batch_messages: int = Field(default=1000, ge=1, le=65535)
     ingest_batch_ms: int = Field(default=200, ge=1)
+    ingest_stop_grace_s: float = Field(
+        default=10.0,
+        gt=0,
+        description="on SIGTERM with the database away: how long to retry the held batch "
+        "before exiting without acknowledging it (the broker redelivers it)",
+    )
     mqtt_session_expiry_s: int = Field(default=7 * 24 * 3600, ge=60)
     max_payload_bytes: int = Field(default=256 * 1024, ge=1024)
     max_future_s: int = Field(default=600, ge=0, description="readings later than now+this die")

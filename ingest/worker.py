@@ -221,7 +221,8 @@ class IngestWorker:
             except (psycopg.Error, PoolTimeout) as exc:
                 # the database is away or not set up (data errors are isolated by the writer)
                 metrics.DATABASE_ERRORS.inc()
-                if self.stopping.is_set() and time.monotonic() - self.stop_requested_at > 10:
+                grace = self.settings.ingest_stop_grace_s
+                if self.stopping.is_set() and time.monotonic() - self.stop_requested_at > grace:
                     log.error(
                         "database still unreachable at shutdown; %d messages left "
                         "unacknowledged for redelivery",

@@ -288,31 +288,31 @@ FROM (
 ) w
 GROUP BY 1, 2, 3
 """
-_DAILY_FROM_READINGS = f"""
+_DAILY_FROM_READINGS = """
 SELECT station_id, parameter, day, round(mean::numeric, 6), valid_hours, hours, valid
-FROM ({_DAILY}) d
+FROM recomputed_daily d
 """
 _DAILY_STORED = """
 SELECT station_id, parameter, day, round(mean::numeric, 6), valid_hours, hours, valid
 FROM readings_daily
 """
-_CITY_DAILY = f"""
+_CITY_DAILY = """
 SELECT s.city_code, d.parameter, d.day, avg(d.mean) AS mean, count(*) AS stations
-FROM ({_DAILY}) d JOIN stations s USING (station_id)
+FROM recomputed_daily d JOIN stations s USING (station_id)
 WHERE d.valid AND s.kind = 'air' AND s.city_code IS NOT NULL
 GROUP BY 1, 2, 3
 """
-_CITY_DAILY_FROM_READINGS = f"""
-SELECT city_code, parameter, day, round(mean::numeric, 6), stations FROM ({_CITY_DAILY}) c
+_CITY_DAILY_FROM_READINGS = """
+SELECT city_code, parameter, day, round(mean::numeric, 6), stations FROM recomputed_city_daily c
 """
 _CITY_DAILY_STORED = """
 SELECT city_code, parameter, day, round(mean::numeric, 6), stations FROM city_daily
 """
-_STATION_YEARLY_FROM_READINGS = f"""
+_STATION_YEARLY_FROM_READINGS = """
 SELECT d.station_id, d.parameter, extract(year FROM d.day)::int,
        round(avg(d.mean)::numeric, 6), count(*),
        array_agg(extract(month FROM d.day)::int ORDER BY d.day)
-FROM ({_DAILY}) d JOIN stations s USING (station_id)
+FROM recomputed_daily d JOIN stations s USING (station_id)
 WHERE d.valid AND s.kind = 'air'
 GROUP BY 1, 2, 3
 """
@@ -323,10 +323,10 @@ SELECT station_id, parameter, year, round(mean::numeric, 6), valid_days,
                generate_series(1, valid_days_by_month[m]))
 FROM station_yearly
 """
-_CITY_YEARLY_FROM_READINGS = f"""
+_CITY_YEARLY_FROM_READINGS = """
 SELECT city_code, parameter, extract(year FROM day)::int, round(avg(mean)::numeric, 6),
        count(*), max(stations)
-FROM ({_CITY_DAILY}) c
+FROM recomputed_city_daily c
 GROUP BY 1, 2, 3
 """
 _CITY_YEARLY_STORED = """
@@ -343,11 +343,11 @@ _LATEST_STORED = "SELECT station_id, parameter, ts, value FROM latest_readings"
 # Each city-day's daily AQI inputs: the mean over its air stations of each one's valid daily
 # means, O3 daily maximum 1-hour ('o3_1h': the largest valid hour of a valid O3 day) and
 # 8-hour ('o3_8h')
-_CITY_DAY_AQI_INPUTS_FROM_READINGS = f"""
+_CITY_DAY_AQI_INPUTS_FROM_READINGS = """
 SELECT s.city_code, d.day,
        CASE WHEN d.parameter = 'o3' THEN 'o3_1h' ELSE d.parameter END,
        avg(CASE WHEN d.parameter = 'o3' THEN d.max ELSE d.mean END)
-FROM ({_DAILY}) d JOIN stations s USING (station_id)
+FROM recomputed_daily d JOIN stations s USING (station_id)
 WHERE d.valid AND s.kind = 'air' AND s.city_code IS NOT NULL
   AND d.parameter IN ('pm25', 'pm10', 'so2', 'no2', 'co', 'o3', 'o3_8h')
 GROUP BY 1, 2, 3
@@ -407,6 +407,10 @@ def assert_rollups_match_readings(database_url: str, settled: bool = True) -> in
         # the recomputations are costed far above their run time (generate_subscripts):
         # compiling them would take seconds each, running them takes milliseconds
         conn.execute("SET jit = off")
+        # the daily and city-daily recomputations once, for every level built on them
+        conn.execute(f"CREATE TEMP TABLE recomputed_daily AS {_DAILY}")
+        conn.execute(f"CREATE TEMP TABLE recomputed_city_daily AS {_CITY_DAILY}")
+        conn.execute("ANALYZE recomputed_daily; ANALYZE recomputed_city_daily")
         for name, recomputed, kept in (
             ("hourly", _HOURLY_FROM_READINGS, _HOURLY_STORED),
             ("station-day", _DAILY_FROM_READINGS, _DAILY_STORED),

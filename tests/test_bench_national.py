@@ -37,7 +37,10 @@ def test_one_percent_run_prints_its_figures_and_gives_a_national_report(
 ) -> None:
     monkeypatch.setenv("AIRWATER_DATABASE_URL", bench_database)
     folders = ["--out-dir", str(tmp_path), "--files-dir", str(tmp_path)]
-    code = national.main(["--scale", "0.01", "--yes", *folders, "--live-seconds", "3"])
+    # 5 calls per timed query (the benchmark itself takes 20 for its p95): every figure is
+    # printed from the same code, its value is not asserted
+    timing = ["--live-seconds", "3", "--repeats", "5"]
+    code = national.main(["--scale", "0.01", "--yes", *folders, *timing])
     out = capsys.readouterr().out
     assert code == 0
 

@@ -325,8 +325,15 @@ def test_database_restart_mid_stream_loses_nothing(
     )
 
 
+# Long enough for the worker's 5 s wait for a pool connection to time out (PoolTimeout, then
+# a retry) while the pool's own reconnection attempts (1, 3, 7, 15 s after the failure) are
+# refused; back before the 7 s attempt, so the test does not wait for the 15 s one as a 10 s
+# outage did.
+DB_DOWN_S = 4
+
+
 @pytest.mark.timeout(240)
-def test_database_down_10_s_mid_stream_loses_nothing(
+def test_database_down_4_s_mid_stream_loses_nothing(
     make_worker, publisher, database_url, postgres, tmp_path
 ):
     messages = stream()
@@ -336,7 +343,7 @@ def test_database_down_10_s_mid_stream_loses_nothing(
     sender = publish_in_background(publisher, messages)
     wait_for(lambda: stored(database_url) >= 3000, timeout=60, what="3,000 readings stored")
     postgres.stop(mode="immediate")
-    time.sleep(10)
+    time.sleep(DB_DOWN_S)
     postgres.start()
     back_at = time.monotonic()
     resume_s = wait_resumed(lambda: settled(database_url), settled(database_url))
@@ -346,11 +353,11 @@ def test_database_down_10_s_mid_stream_loses_nothing(
     time.sleep(1)
     figures = assert_exactly_once(database_url, messages)
     report(
-        "test_database_down_10_s_mid_stream_loses_nothing",
-        "database down 10 s (connections refused)",
-        "pg_ctl stop -m immediate, 10 s, start",
+        "test_database_down_4_s_mid_stream_loses_nothing",
+        f"database down {DB_DOWN_S} s (connections refused)",
+        f"pg_ctl stop -m immediate, {DB_DOWN_S} s, start",
         figures,
-        down_s=10,
+        down_s=DB_DOWN_S,
         redelivered=redelivered(tmp_path),
         resume_s=resume_s,
         recovery_s=round(drained_at - back_at, 1),
@@ -414,18 +421,30 @@ class BrokerStats:
         self.client.loop_stop()
 
 
-OUTAGE_S = 60
+# The outage outlasts the MQTT keepalive window, as a partition of a minute would outlast the
+# worker's own 30 s keepalive (45 s before the broker drops a silent client): the broker makes
+# every MQTT v5 client use a 10 s keepalive (max_keepalive, the lowest Mosquitto allows) and
+# drops one it hears nothing from for 15 s. A worker hung on the database sends nothing but
+# its network thread's PINGREQs, so 20 s prove the session survives the hang. Stations publish
+# 300 messages/s: the broker holds about 6,000 messages, as 60 s at 100/s did.
+OUTAGE_S = 20
+OUTAGE_RATE = 300
+BROKER_KEEPALIVE_S = 10
+SYS_INTERVAL_S = 1  # the broker's $SYS store count every second (default: every 10 s)
 
 
 @pytest.mark.timeout(240)
-def test_database_unreachable_60_s_holds_messages_at_the_broker_in_bounded_memory(
+def test_database_unreachable_past_the_keepalive_holds_messages_at_the_broker_in_bounded_memory(
     make_worker, broker, database_url, postgres, tmp_path
 ):
-    """60 s of a database that does not answer while stations go on publishing: the worker
-    acks nothing (the broker keeps every message), its memory stays bounded by the receive
-    maximum, and after the partition heals everything is stored once."""
+    """A database that does not answer for longer than the MQTT keepalive window while
+    stations go on publishing: the worker acks nothing (the broker keeps every message), keeps
+    its broker session, its memory stays bounded by the receive maximum, and after the
+    partition heals everything is stored once."""
+    broker.extra_config += f"max_keepalive {BROKER_KEEPALIVE_S}\nsys_interval {SYS_INTERVAL_S}\n"
+    broker.restart()  # nothing connected yet: the fresh broker of this test, reconfigured
     batch = 500  # receive maximum 1,000: at most that many messages in the worker
-    messages = stream(per_station=1700)  # 6,851 messages at 100/s: about 69 s of traffic
+    messages = stream(per_station=2000)  # 8,060 messages at 300/s: about 27 s of traffic
     metrics_port = free_port()
     worker = make_worker(
         metrics_port=str(metrics_port), ingest_batch_messages=str(batch), ingest_batch_ms="200"
@@ -435,7 +454,7 @@ def test_database_unreachable_60_s_holds_messages_at_the_broker_in_bounded_memor
     try:
         wait_until_consuming(database_url, publisher)
         began = time.monotonic()
-        paced = PacedStream(publisher, messages, rate=100).start()
+        paced = PacedStream(publisher, messages, rate=OUTAGE_RATE).start()
         wait_for(lambda: stored(database_url) >= 300, timeout=60, what="300 readings stored")
         assert worker.process is not None
         pid = worker.process.pid
@@ -462,6 +481,9 @@ def test_database_unreachable_60_s_holds_messages_at_the_broker_in_bounded_memor
         paced.wait_all_acked()
         drained_at = wait_settled(database_url, messages, "the outage")
         assert worker.process.poll() is None, "the worker survived the outage"
+        # its session too: the broker did not drop it for silence (no reconnect, no redelivery)
+        log_text = (tmp_path / "test-ingest-1.log").read_text(errors="replace")
+        assert "disconnected from the broker" not in log_text
         assert rss_peak - rss_start < 100, f"RSS grew {rss_peak - rss_start:.1f} MiB"
         assert unacked_peak <= 2 * batch
         time.sleep(1)
@@ -470,9 +492,11 @@ def test_database_unreachable_60_s_holds_messages_at_the_broker_in_bounded_memor
         stats.close()
         publisher.close()
     report(
-        "test_database_unreachable_60_s_holds_messages_at_the_broker_in_bounded_memory",
-        "database unreachable 60 s (hangs, no refusal)",
-        "SIGSTOP postmaster and every backend for 60 s, then SIGCONT",
+        "test_database_unreachable_past_the_keepalive_holds_messages_at_the_broker_in_bounded_memory",
+        f"database unreachable {OUTAGE_S} s (hangs, no refusal), past the {BROKER_KEEPALIVE_S} s "
+        "MQTT keepalive",
+        f"SIGSTOP postmaster and every backend for {OUTAGE_S} s, then SIGCONT; "
+        f"{OUTAGE_RATE} messages/s published",
         figures,
         down_s=OUTAGE_S,
         published_during_outage=acked_in_outage,
@@ -651,7 +675,7 @@ def test_sigterm_while_database_is_down_acks_nothing_and_loses_nothing(
     make_worker, publisher, database_url, postgres, tmp_path
 ):
     messages = stream()[:400]
-    worker = make_worker().start()
+    worker = make_worker(ingest_stop_grace_s="2").start()  # exits 2 s after SIGTERM, not 10
     wait_until_consuming(database_url, publisher)
     began = time.monotonic()
     postgres.stop(mode="immediate")
