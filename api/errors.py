@@ -13,6 +13,7 @@ from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from api.headers import SECURITY_HEADERS
+from reports.refusal import Refused
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +32,9 @@ _TITLES = {
     429: ("rate-limited", "Too many requests"),
     503: ("unavailable", "Service unavailable"),
 }
+
+
+_REFUSAL_STATUS = {"not_found": 404, "invalid": 422, "conflict": 409}
 
 
 class InvalidParam(BaseModel):
@@ -104,6 +108,11 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
     async def _api_error(request: Request, exc: ApiError) -> JSONResponse:
         return problem(exc.status, exc.detail, request, exc.slug, headers=exc.headers)
+
+    @app.exception_handler(Refused)
+    async def _refused(request: Request, exc: Refused) -> JSONResponse:
+        # an action of the reports layer refused for its input; nothing was changed
+        return problem(_REFUSAL_STATUS[exc.kind], exc.detail, request)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:

@@ -3,7 +3,7 @@ its figures are kept as they were; a later change that would alter them (a late 
 review action, a registry change) adds a revision with the difference, so that what was
 published never changes silently. Reports can be read as published (any revision) or current.
 
-A refused action changes nothing and says why (PublicationRefused: not_found → 404,
+A refused action changes nothing and says why (Refused: not_found → 404,
 invalid → 422, conflict → 409)."""
 
 from __future__ import annotations
@@ -12,12 +12,13 @@ import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any, Literal
+from typing import Any
 
 import psycopg
 
 from reports.air import AIR_REPORT_PARAMETERS, air_report
 from reports.assessment import today_in_china
+from reports.refusal import Refused
 from reports.water import water_report
 from schemas.publications import (
     Change,
@@ -43,19 +44,6 @@ LIST_KEYS = ("id", "station_id", "basin")
 # Changes written into an audit entry (the revision itself keeps them all).
 AUDIT_CHANGES = 50
 
-Refusal = Literal["not_found", "invalid", "conflict"]
-
-
-@dataclass
-class PublicationRefused(Exception):
-    """An action refused for its input; nothing was changed."""
-
-    kind: Refusal
-    detail: str
-
-    def __str__(self) -> str:
-        return self.detail
-
 
 @dataclass(frozen=True)
 class _Current:
@@ -65,7 +53,7 @@ class _Current:
 
 def _kind(kind: str) -> PublicationKind:
     if kind not in KINDS:
-        raise PublicationRefused("invalid", f"unknown kind {kind!r}: one of {list(KINDS)}")
+        raise Refused("invalid", f"unknown kind {kind!r}: one of {list(KINDS)}")
     return kind
 
 
@@ -169,11 +157,9 @@ def _revision_out(row: dict[str, Any]) -> Revision:
 
 def _ended(year: int, today: date) -> None:
     if year > today.year:
-        raise PublicationRefused(
-            "invalid", f"{year} has not begun (today is {today.isoformat()} in Beijing)"
-        )
+        raise Refused("invalid", f"{year} has not begun (today is {today.isoformat()} in Beijing)")
     if year == today.year:
-        raise PublicationRefused(
+        raise Refused(
             "invalid",
             f"{year} is in progress (today is {today.isoformat()} in Beijing): a year is "
             "published once it has ended",
@@ -196,14 +182,14 @@ def publish(
         stored.lock_publication(conn, checked, year)
         found = stored.latest_revision(conn, checked, year)
         if found is not None:
-            raise PublicationRefused(
+            raise Refused(
                 "conflict",
                 f"{checked} {year} was published at {found['created_at'].isoformat()} by "
                 f"{found['created_by']} (latest revision {found['revision']}); later changes "
                 "become revisions",
             )
         if not _settled(conn, checked, year):
-            raise PublicationRefused(
+            raise Refused(
                 "conflict",
                 f"changes to {year} still wait for the aggregation stage; publish once it has "
                 "reflected them",
@@ -293,7 +279,7 @@ def history(conn: psycopg.Connection, kind: str, year: int) -> PublicationHistor
     checked = _kind(kind)
     rows = stored.revisions_of_year(conn, checked, year)
     if not rows:
-        raise PublicationRefused("not_found", f"{checked} {year} is not published")
+        raise Refused("not_found", f"{checked} {year} is not published")
     return PublicationHistory(kind=checked, year=year, revisions=[_revision_out(r) for r in rows])
 
 
@@ -303,14 +289,14 @@ def _stored_revision(
     if number is None:
         row = stored.latest_revision(conn, kind, year)
         if row is None:
-            raise PublicationRefused("not_found", f"{kind} {year} is not published")
+            raise Refused("not_found", f"{kind} {year} is not published")
         return row
     row = stored.revision(conn, kind, year, number)
     if row is None:
         latest = stored.latest_revision(conn, kind, year)
         if latest is None:
-            raise PublicationRefused("not_found", f"{kind} {year} is not published")
-        raise PublicationRefused(
+            raise Refused("not_found", f"{kind} {year} is not published")
+        raise Refused(
             "not_found",
             f"{kind} {year} has no revision {number} (revisions 1 to {latest['revision']})",
         )
@@ -351,7 +337,7 @@ def published_air_report(
     row = _stored_revision(conn, "air", year, number)
     reports = _air_reports(row)
     if parameter not in reports:
-        raise PublicationRefused("not_found", f"air {year} was published without {parameter}")
+        raise Refused("not_found", f"air {year} was published without {parameter}")
     return reports[parameter], int(row["revision"])
 
 

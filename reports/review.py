@@ -2,18 +2,17 @@
 sand-dust events — each checked, stored, queued for the aggregation stage and appended to the
 audit log in one transaction. The API and the command line both call these.
 
-A refused action changes nothing and says why (ReviewRefused: not_found → 404, invalid →
-422, conflict → 409)."""
+A refused action changes nothing and says why (reports.refusal.Refused)."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Any
 
 import psycopg
 
+from reports.refusal import Refused
 from schemas.review import AuditEntry, AuditPage, DustEvent, Review
 from standards.parameters import CATALOGUE
 from standards.review import (
@@ -26,30 +25,17 @@ from standards.review import (
 from storage import review as stored
 from storage.stations import get_station
 
-Refusal = Literal["not_found", "invalid", "conflict"]
-
-
-@dataclass
-class ReviewRefused(Exception):
-    """An action refused for its input; nothing was changed."""
-
-    kind: Refusal
-    detail: str
-
-    def __str__(self) -> str:
-        return self.detail
-
 
 def _check_range(start: datetime, end: datetime, now: datetime) -> tuple[datetime, datetime]:
     """The range as whole UTC hours, or why it is refused."""
     if start.tzinfo is None or end.tzinfo is None:
-        raise ReviewRefused("invalid", "from and to need a UTC offset (ISO 8601, e.g. +08:00)")
+        raise Refused("invalid", "from and to need a UTC offset (ISO 8601, e.g. +08:00)")
     if end <= start:
-        raise ReviewRefused("invalid", f"the range is reversed or empty: from {start} to {end}")
+        raise Refused("invalid", f"the range is reversed or empty: from {start} to {end}")
     if end > now:
-        raise ReviewRefused("invalid", f"the range ends in the future ({end} > now {now})")
+        raise Refused("invalid", f"the range ends in the future ({end} > now {now})")
     if end - start > MAX_RANGE:
-        raise ReviewRefused("invalid", f"the range spans more than {MAX_RANGE.days} days")
+        raise Refused("invalid", f"the range spans more than {MAX_RANGE.days} days")
     return whole_hours(start, end)
 
 
@@ -103,30 +89,30 @@ def invalidate(
     now = now or datetime.now(UTC)
     wanted = sorted(set(parameters))
     if not wanted:
-        raise ReviewRefused("invalid", "name at least one parameter")
+        raise Refused("invalid", "name at least one parameter")
     unknown = [p for p in wanted if p not in CATALOGUE]
     if unknown:
-        raise ReviewRefused("invalid", f"unknown parameter(s): {', '.join(unknown)}")
+        raise Refused("invalid", f"unknown parameter(s): {', '.join(unknown)}")
     if reason not in REVIEW_REASONS:
-        raise ReviewRefused("invalid", f"unknown reason {reason!r}: one of {list(REVIEW_REASONS)}")
+        raise Refused("invalid", f"unknown reason {reason!r}: one of {list(REVIEW_REASONS)}")
     if reason in REASONS_NEEDING_COMMENT and not comment.strip():
-        raise ReviewRefused("invalid", f"reason {reason!r} needs a comment saying what happened")
+        raise Refused("invalid", f"reason {reason!r} needs a comment saying what happened")
     from_ts, to_ts = _check_range(start, end, now)
     with conn.transaction():
         if get_station(conn, station_id) is None:
-            raise ReviewRefused("not_found", f"no station {station_id!r}")
+            raise Refused("not_found", f"no station {station_id!r}")
         stored.lock_station(conn, station_id)
         hours = stored.hours_with_data(conn, station_id, wanted, from_ts, to_ts)
         without = [p for p in wanted if not hours.get(p)]
         if without:
-            raise ReviewRefused(
+            raise Refused(
                 "invalid",
                 f"no readings of {', '.join(without)} at {station_id} in [{from_ts}, {to_ts})",
             )
         overlapping = stored.overlapping_reviews(conn, station_id, wanted, from_ts, to_ts)
         if overlapping:
             ids = ", ".join(str(r["review_id"]) for r in overlapping)
-            raise ReviewRefused(
+            raise Refused(
                 "conflict",
                 f"overlaps active review(s) {ids} of the same parameters; restore them first",
             )
@@ -167,14 +153,14 @@ def restore(conn: psycopg.Connection, review_id: int, actor: str, comment: str =
     with conn.transaction():
         found = stored.review_by_id(conn, review_id)
         if found is None:
-            raise ReviewRefused(
+            raise Refused(
                 "not_found",
                 f"no review {review_id}: it was never made, there is nothing to restore",
             )
         stored.lock_station(conn, found["station_id"])
         row = stored.restore_review(conn, review_id, actor, comment)
         if row is None:
-            raise ReviewRefused(
+            raise Refused(
                 "conflict", f"review {review_id} was already restored at {found['restored_at']}"
             )
         hours = stored.hours_with_data(
@@ -206,7 +192,7 @@ def reviews_of_station(
 ) -> list[Review]:
     """The station's reviews, latest range first (only active ones when ``active``)."""
     if get_station(conn, station_id) is None:
-        raise ReviewRefused("not_found", f"no station {station_id!r}")
+        raise Refused("not_found", f"no station {station_id!r}")
     return [_review_out(r) for r in stored.reviews_of_station(conn, station_id, active, limit)]
 
 
@@ -224,15 +210,15 @@ def record_dust_event(
     now = now or datetime.now(UTC)
     codes = sorted(set(areas))
     if not codes:
-        raise ReviewRefused("invalid", "name at least one city or province code")
+        raise Refused("invalid", "name at least one city or province code")
     if not evidence.strip():
-        raise ReviewRefused("invalid", "say what shows the event (evidence)")
+        raise Refused("invalid", "say what shows the event (evidence)")
     from_ts, to_ts = _check_range(start, end, now)
     with conn.transaction():
         cities = stored.cities_of_areas(conn, codes)
         unknown = [code for code in codes if not cities.get(code)]
         if unknown:
-            raise ReviewRefused(
+            raise Refused(
                 "not_found",
                 f"no air station in city or province {', '.join(unknown)}",
             )
@@ -271,10 +257,10 @@ def withdraw_dust_event(
     with conn.transaction():
         found = stored.dust_event_by_id(conn, event_id)
         if found is None:
-            raise ReviewRefused("not_found", f"no dust event {event_id}")
+            raise Refused("not_found", f"no dust event {event_id}")
         row = stored.withdraw_dust_event(conn, event_id, actor)
         if row is None:
-            raise ReviewRefused(
+            raise Refused(
                 "conflict",
                 f"dust event {event_id} was already withdrawn at {found['withdrawn_at']}",
             )

@@ -58,9 +58,10 @@ ORDER BY from_ts DESC, review_id DESC
 LIMIT %(limit)s
 """
 
-# Every local day of the station touched by [from_ts, to_ts), for each parameter, queued for
-# the aggregation stage (a day's hours start in it: the last hour starts before to_ts).
-QUEUE_STATION_DAYS = """
+# Every local day touched by [from_ts, to_ts), for each parameter, queued for the aggregation
+# stage (a day's hours start in it: the last hour starts before to_ts), of one station or of
+# every air station of some cities.
+QUEUE_DAYS = """
 INSERT INTO aggregation_queue (station_id, parameter, day)
 SELECT s.station_id, p.parameter, d.day::date
 FROM stations s
@@ -68,19 +69,8 @@ CROSS JOIN unnest(%(parameters)s::text[]) AS p(parameter)
 CROSS JOIN generate_series((%(from_ts)s AT TIME ZONE s.timezone)::date,
                            ((%(to_ts)s - interval '1 hour') AT TIME ZONE s.timezone)::date,
                            interval '1 day') AS d(day)
-WHERE s.station_id = %(station_id)s
-"""
-
-# The same for every air station of the cities.
-QUEUE_CITY_DAYS = """
-INSERT INTO aggregation_queue (station_id, parameter, day)
-SELECT s.station_id, p.parameter, d.day::date
-FROM stations s
-CROSS JOIN unnest(%(parameters)s::text[]) AS p(parameter)
-CROSS JOIN generate_series((%(from_ts)s AT TIME ZONE s.timezone)::date,
-                           ((%(to_ts)s - interval '1 hour') AT TIME ZONE s.timezone)::date,
-                           interval '1 day') AS d(day)
-WHERE s.kind = 'air' AND s.city_code = ANY(%(city_codes)s)
+WHERE (%(station_id)s::text IS NULL OR s.station_id = %(station_id)s)
+  AND (%(city_codes)s::text[] IS NULL OR (s.kind = 'air' AND s.city_code = ANY(%(city_codes)s)))
 ORDER BY s.station_id, p.parameter, d.day
 """
 
@@ -231,6 +221,11 @@ def reviews_of_station(
     )
 
 
+def _queue_days(conn: psycopg.Connection, **where: Any) -> int:
+    cur = conn.execute(QUEUE_DAYS, {"station_id": None, "city_codes": None, **where})
+    return cur.rowcount
+
+
 def queue_station_days(
     conn: psycopg.Connection,
     station_id: str,
@@ -239,16 +234,9 @@ def queue_station_days(
     to_ts: datetime,
 ) -> int:
     """Queue the station's local days of the range for the aggregation stage; returns rows."""
-    cur = conn.execute(
-        QUEUE_STATION_DAYS,
-        {
-            "station_id": station_id,
-            "parameters": list(parameters),
-            "from_ts": from_ts,
-            "to_ts": to_ts,
-        },
+    return _queue_days(
+        conn, station_id=station_id, parameters=list(parameters), from_ts=from_ts, to_ts=to_ts
     )
-    return cur.rowcount
 
 
 def queue_city_days(
@@ -259,16 +247,13 @@ def queue_city_days(
     to_ts: datetime,
 ) -> int:
     """Queue the local days of the range of every air station of the cities."""
-    cur = conn.execute(
-        QUEUE_CITY_DAYS,
-        {
-            "city_codes": list(city_codes),
-            "parameters": list(parameters),
-            "from_ts": from_ts,
-            "to_ts": to_ts,
-        },
+    return _queue_days(
+        conn,
+        city_codes=list(city_codes),
+        parameters=list(parameters),
+        from_ts=from_ts,
+        to_ts=to_ts,
     )
-    return cur.rowcount
 
 
 def cities_of_areas(conn: psycopg.Connection, areas: Sequence[str]) -> dict[str, list[str]]:

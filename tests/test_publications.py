@@ -15,12 +15,12 @@ import pytest
 from airwater.cli import main as airwater
 from core.settings import Settings
 from reports.publications import (
-    PublicationRefused,
     check_revisions,
     difference,
     publish,
     published,
 )
+from reports.refusal import Refused
 from reports.review import invalidate, record_dust_event, restore
 from storage.stations import get_station, upsert_stations
 from storage.writer import prepare_connection
@@ -243,17 +243,17 @@ def test_water_year_is_revised_when_a_late_sample_changes_a_section_class(databa
 def test_publishing_is_refused_for_a_year_not_ended_published_or_unsettled(database_url):
     with connect(database_url) as conn:
         for year, words in ((2026, "in progress"), (2027, "has not begun")):
-            with pytest.raises(PublicationRefused, match=words) as refused:
+            with pytest.raises(Refused, match=words) as refused:
                 publish(conn, "air", year, "x", today=date(2026, 12, 6))
             assert refused.value.kind == "invalid"
         write_daily_values(conn, "110000-A001", [date(2025, 1, 1)], 30.0)  # not yet settled
-        with pytest.raises(PublicationRefused, match="aggregation stage") as queued:
+        with pytest.raises(Refused, match="aggregation stage") as queued:
             publish(conn, "air", 2025, "x")
         assert queued.value.kind == "conflict"
     settle(database_url)
     with connect(database_url) as conn:
         publish(conn, "air", 2025, "x")
-        with pytest.raises(PublicationRefused, match="was published") as again:
+        with pytest.raises(Refused, match="was published") as again:
             publish(conn, "air", 2025, "x")
         assert again.value.kind == "conflict"
         with pytest.raises(psycopg.errors.InsufficientPrivilege):

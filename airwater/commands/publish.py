@@ -40,6 +40,7 @@ def _print(model: object) -> None:
 def cmd_publish(args: argparse.Namespace, settings: Settings) -> int:
     from core.db import connect
     from reports import publications
+    from reports.refusal import Refused
 
     if args.action in ("air", "water") and args.year is None:
         console.print(f"[red]refused[/red]: `airwater publish {args.action}` needs --year")
@@ -64,7 +65,7 @@ def cmd_publish(args: argparse.Namespace, settings: Settings) -> int:
                 done = publications.publish(conn, args.action, args.year, actor)
                 console.print(f"{done.kind} {done.year} published (revision {done.revision})")
                 _print(done)
-        except publications.PublicationRefused as exc:
+        except Refused as exc:
             console.print(f"[red]refused[/red] ({exc.kind}): {exc.detail}")
             return 2
     return 0

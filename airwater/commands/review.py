@@ -98,6 +98,7 @@ def _print(model: object) -> None:
 def cmd_review(args: argparse.Namespace, settings: Settings) -> int:
     from core.db import connect
     from reports import review
+    from reports.refusal import Refused
 
     actor = args.by or f"cli:{getpass.getuser()}"
     with database(settings) as url, connect(url, autocommit=True) as conn:
@@ -145,7 +146,7 @@ def cmd_review(args: argparse.Namespace, settings: Settings) -> int:
                 page = review.audit_page(conn, args.station, None, args.after, args.limit)
                 for entry in page.items:
                     _print(entry)
-        except review.ReviewRefused as exc:
+        except Refused as exc:
             console.print(f"[red]refused[/red] ({exc.kind}): {exc.detail}")
             return 2
     return 0

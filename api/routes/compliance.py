@@ -30,11 +30,8 @@ from reports import (
     water_report,
     water_trend_point,
 )
-from reports.publications import (
-    PublicationRefused,
-    published_air_report,
-    published_water_report,
-)
+from reports.publications import published_air_report, published_water_report
+from reports.refusal import Refused
 from schemas.assessment import AirAssessment
 from schemas.reports import AirCompliance, AirReport, WaterCompliance, WaterReport
 
@@ -116,7 +113,7 @@ def _published_air(
 ) -> tuple[list[AirReport], list[int]]:
     try:
         found = [published_air_report(conn, y, parameter, revision) for y in years]
-    except PublicationRefused as exc:
+    except Refused as exc:
         raise ApiError(404, exc.detail, "not-published") from None
     return [report for report, _ in found], [number for _, number in found]
 
@@ -126,7 +123,7 @@ def _published_water(
 ) -> tuple[list[WaterReport], list[int]]:
     try:
         found = [published_water_report(conn, y, revision) for y in years]
-    except PublicationRefused as exc:
+    except Refused as exc:
         raise ApiError(404, exc.detail, "not-published") from None
     return [report for report, _ in found], [number for _, number in found]
 

@@ -3,15 +3,14 @@ reports as published are also at /v1/compliance/air|water?version=published."""
 
 from __future__ import annotations
 
-from typing import Annotated, NoReturn
+from typing import Annotated
 
 from fastapi import APIRouter, Path
 
 from api.deps import AdminAccess, Conn, ReadAccess
-from api.errors import ApiError, problem_responses
+from api.errors import problem_responses
 from reports.publications import (
     KINDS,
-    PublicationRefused,
     history,
     publications,
     publish,
@@ -22,15 +21,10 @@ from schemas.publications import Publication, PublicationHistory, PublishedFigur
 
 router = APIRouter(prefix="/v1/publications", tags=["publications"])
 
-_STATUS = {"not_found": 404, "invalid": 422, "conflict": 409}
 # Any string, so that an unknown kind is refused by reports.publications with its reason.
 Kind = Annotated[str, Path(max_length=32, description=f"one of {', '.join(KINDS)}")]
 Year = Annotated[int, Path(ge=1990, le=2100, description="the calendar year")]
 Number = Annotated[int, Path(ge=1, le=1_000_000, description="the revision, 1 = as published")]
-
-
-def _refused(exc: PublicationRefused) -> NoReturn:
-    raise ApiError(_STATUS[exc.kind], exc.detail) from None
 
 
 @router.post(
@@ -47,10 +41,7 @@ def publish_year(conn: Conn, principal: AdminAccess, kind: Kind, year: Year) -> 
     progress or not begun, or an unknown kind: 422; changes to the year still queued for the
     aggregation stage: 409."""
     actor = actor_of_key(conn, principal.key_id if principal else None)
-    try:
-        return publish(conn, kind, year, actor)
-    except PublicationRefused as exc:
-        _refused(exc)
+    return publish(conn, kind, year, actor)
 
 
 @router.get("", response_model=list[Publication], responses=problem_responses(401, 403))
@@ -67,10 +58,7 @@ def list_publications(conn: Conn, _: ReadAccess) -> list[Publication]:
 def revisions_of_year(conn: Conn, _: ReadAccess, kind: Kind, year: Year) -> PublicationHistory:
     """The revisions of a published year, first first: when, why (publish or revision), by
     whom, and every value each changed ({path, published, current})."""
-    try:
-        return history(conn, kind, year)
-    except PublicationRefused as exc:
-        _refused(exc)
+    return history(conn, kind, year)
 
 
 @router.get(
@@ -82,7 +70,4 @@ def figures_of_revision(
     conn: Conn, _: ReadAccess, kind: Kind, year: Year, revision: Number
 ) -> PublishedFigures:
     """The figures of a year as that revision published them."""
-    try:
-        return published(conn, kind, year, revision)
-    except PublicationRefused as exc:
-        _refused(exc)
+    return published(conn, kind, year, revision)

@@ -3,14 +3,13 @@ Acting needs the `review` scope (admin implies it); reading needs `read`."""
 
 from __future__ import annotations
 
-from typing import Annotated, NoReturn
+from typing import Annotated
 
 from fastapi import APIRouter, Path, Query
 
 from api.deps import Conn, ReadAccess, ReviewAccess
-from api.errors import ApiError, problem_responses
+from api.errors import problem_responses
 from reports.review import (
-    ReviewRefused,
     actor_of_key,
     audit_page,
     dust_events,
@@ -34,12 +33,7 @@ from schemas.stations import STATION_ID_PATTERN
 router = APIRouter(prefix="/v1", tags=["review"])
 
 StationId = Annotated[str, Path(pattern=STATION_ID_PATTERN)]
-_STATUS = {"not_found": 404, "invalid": 422, "conflict": 409}
 _ACTING = problem_responses(401, 403, 404, 409, 422)
-
-
-def _refused(exc: ReviewRefused) -> NoReturn:
-    raise ApiError(_STATUS[exc.kind], exc.detail) from None
 
 
 @router.post(
@@ -54,12 +48,9 @@ def invalidate_hours(
     range without readings, in the future, reversed, or overlapping an active review of the
     same parameters is refused and nothing changes."""
     actor = actor_of_key(conn, principal.key_id if principal else None)
-    try:
-        return invalidate(
-            conn, station_id, body.parameters, body.from_, body.to, body.reason, body.comment, actor
-        )
-    except ReviewRefused as exc:
-        _refused(exc)
+    return invalidate(
+        conn, station_id, body.parameters, body.from_, body.to, body.reason, body.comment, actor
+    )
 
 
 @router.get(
@@ -75,10 +66,7 @@ def station_reviews(
     limit: Annotated[int, Query(ge=1, le=1000)] = 500,
 ) -> list[Review]:
     """The station's reviews, latest range first, restored ones included unless ``active``."""
-    try:
-        return reviews_of_station(conn, station_id, active, limit)
-    except ReviewRefused as exc:
-        _refused(exc)
+    return reviews_of_station(conn, station_id, active, limit)
 
 
 @router.post("/reviews/{review_id}/restore", response_model=Review, responses=_ACTING)
@@ -91,10 +79,7 @@ def restore_hours(
     """Put the hours of an active review back into every figure. A review that does not
     exist is a 404; one already restored a 409."""
     actor = actor_of_key(conn, principal.key_id if principal else None)
-    try:
-        return restore(conn, review_id, actor, body.comment if body else "")
-    except ReviewRefused as exc:
-        _refused(exc)
+    return restore(conn, review_id, actor, body.comment if body else "")
 
 
 @router.post("/dust-events", response_model=DustEvent, status_code=201, responses=_ACTING)
@@ -103,10 +88,7 @@ def record_event(conn: Conn, principal: ReviewAccess, body: DustEventIn) -> Dust
     the PM10 and PM2.5 hours of their air stations in the range leave the dust-excluded
     statistics, which targets, attainment and ranking use (the measured ones are kept)."""
     actor = actor_of_key(conn, principal.key_id if principal else None)
-    try:
-        return record_dust_event(conn, body.areas, body.from_, body.to, body.evidence, actor)
-    except ReviewRefused as exc:
-        _refused(exc)
+    return record_dust_event(conn, body.areas, body.from_, body.to, body.evidence, actor)
 
 
 @router.get("/dust-events", response_model=list[DustEvent], responses=problem_responses(401, 403))
@@ -130,10 +112,7 @@ def withdraw_event(
 ) -> DustEvent:
     """Withdraw an event recorded in error: its hours count again (the audit log keeps both)."""
     actor = actor_of_key(conn, principal.key_id if principal else None)
-    try:
-        return withdraw_dust_event(conn, event_id, actor, body.comment if body else "")
-    except ReviewRefused as exc:
-        _refused(exc)
+    return withdraw_dust_event(conn, event_id, actor, body.comment if body else "")
 
 
 @router.get("/audit", response_model=AuditPage, responses=problem_responses(401, 403, 422))
