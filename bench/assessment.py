@@ -91,6 +91,7 @@ from simulators.geography import CITIES  # noqa: E402
 from standards.aqi import AQI_VERSIONS, IAQI_LEVELS, aqi_version_in_force  # noqa: E402
 from standards.assessment import STATISTICS  # noqa: E402
 from standards.limits import limit_set_in_force  # noqa: E402
+from standards.review import DUST_EXCLUDED  # noqa: E402
 
 console = Console(highlight=False, width=None if sys.stdout.isatty() else 160)
 
@@ -508,6 +509,8 @@ class Bench:
                 cities.tolist(), days.tolist(), means, count[cities, days].tolist(), strict=True
             ):
                 yield codes[c], series, self.air.days[d], mean, n
+                if series in DUST_EXCLUDED:  # no sand-dust event: the excluded series is the same
+                    yield codes[c], DUST_EXCLUDED[series], self.air.days[d], mean, n
 
     def yearly_rows(self, city: bool) -> Iterator[tuple[Any, ...]]:
         most: list[list[int]] = []
@@ -532,7 +535,11 @@ class Bench:
                         _f(stats.percentile[i]), int(stats.days_over_limit[i]),
                         stats.by_month[i].tolist(),
                     )  # fmt: skip
-                    yield (*row, int(most[position][i])) if city else row
+                    rows = [row]
+                    if stats.series in DUST_EXCLUDED:  # no sand-dust event: the same figures
+                        rows.append((DUST_EXCLUDED[stats.series], *row[1:]))
+                    for one in rows:
+                        yield (*one, int(most[position][i])) if city else one
 
     def aqi_rows(self) -> Iterator[tuple[Any, ...]]:
         codes = [c.code for c in self.network.cities]
@@ -558,7 +565,7 @@ class Bench:
                 "city_code, parameter, day, mean, stations",
                 ["text", "text", "date", "float8", "int4"],
                 self.city_daily_rows,
-                n_city_days * len(DAILY_SERIES),
+                n_city_days * (len(DAILY_SERIES) + len(DUST_EXCLUDED)),
             ),
             (
                 "city_daily_aqi",
