@@ -4,6 +4,7 @@ the aggregation stage's periodic check and the command line."""
 
 from __future__ import annotations
 
+import json
 import threading
 from datetime import date, datetime
 from typing import Any
@@ -337,3 +338,24 @@ def test_command_line_publishes_checks_and_lists(database_url, monkeypatch, caps
     assert airwater(["publish", "list"]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert len(lines) == 1 and '"revision": 2' in lines[0] and '"created_by": "editor"' in lines[0]
+
+
+def test_command_line_reports_the_year_as_published(year_2025, monkeypatch, capsys):
+    with connect(year_2025) as conn:
+        write_daily_values(conn, "110000-A002", [LATE_DAY], LATE_VALUE)
+    settle(year_2025)
+    with connect(year_2025) as conn:
+        check_revisions(conn)
+    monkeypatch.setenv("AIRWATER_DATABASE_URL", year_2025)
+
+    def a002(argv: list[str]) -> float:
+        assert airwater(argv) == 0
+        report = json.loads(capsys.readouterr().out)["reports"][0]
+        return next(s["annual_mean"] for s in report["stations"] if s["id"] == "110000-A002")
+
+    common = ["report", "air", "--year", "2025", "--format", "json", "--level", "all"]
+    assert a002([*common, "--published", "--revision", "1"]) == 30.0
+    assert a002([*common, "--published"]) == 30.2  # the latest revision
+    assert a002(common) == 30.2  # current
+    assert airwater(["report", "water", "--year", "2025", "--published"]) == 2
+    assert "not published" in capsys.readouterr().err

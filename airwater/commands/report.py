@@ -51,6 +51,14 @@ def add_parser(commands: Subcommands) -> None:
         choices=["national", "province", "city", "station", "all"],
         help="rows to show besides the national value (default city; province: assessment only)",
     )
+    report.add_argument(
+        "--published",
+        action="store_true",
+        help="air, water: the figures as published (`airwater publish`), not as computed now",
+    )
+    report.add_argument(
+        "--revision", type=int, help="with --published: this revision (default the latest)"
+    )
     report.set_defaults(handler=cmd_report)
 
 
@@ -65,7 +73,12 @@ def cmd_report(args: argparse.Namespace, settings: Settings) -> int:
     if years[-1] > today.year:
         console.print(f"[red]{years[-1]} has not begun[/red] (today is {today} in Beijing)")
         return 2
+    if (args.published or args.revision is not None) and args.kind not in ("air", "water"):
+        console.print("[red]--published and --revision are for air and water reports[/red]")
+        return 2
     with database(settings) as url, connect(url) as conn:
+        if args.published or args.revision is not None:
+            return _report_published(conn, years, args)
         if today.year in years and args.format == "table":
             console.print(
                 f"[yellow]{today.year} is in progress[/yellow]: its figures cover 1 January – "
@@ -102,6 +115,46 @@ def _report_air(conn: Connection, years: list[int], args: argparse.Namespace) ->
     else:
         for report in reports_air:
             _print_air(report, args.level)
+
+
+def _report_published(conn: Connection, years: list[int], args: argparse.Namespace) -> int:
+    """The air or water report as a revision published it; exit 2 when it was not."""
+    from reports import AIR_CSV_COLUMNS, WATER_CSV_COLUMNS, air_csv_rows, water_csv_rows, write_csv
+    from reports.publications import published_air_report, published_water_report
+    from reports.refusal import Refused
+
+    try:
+        if args.kind == "air":
+            found_air = [
+                published_air_report(conn, y, args.parameter, args.revision) for y in years
+            ]
+            reports_air = [report for report, _ in found_air]
+            numbers = [number for _, number in found_air]
+        else:
+            found_water = [published_water_report(conn, y, args.revision) for y in years]
+            reports_water = [report for report, _ in found_water]
+            numbers = [number for _, number in found_water]
+    except Refused as exc:
+        console.print(f"[red]not published[/red]: {exc.detail}")
+        return 2
+    for year, number in zip(years, numbers, strict=True):
+        console.print(f"{args.kind} {year}: as published, revision {number}")
+    if args.kind == "air":
+        if args.format == "json":
+            _print_json(reports_air, [])
+        elif args.format == "csv":
+            write_csv(sys.stdout, AIR_CSV_COLUMNS, air_csv_rows(reports_air, args.level))
+        else:
+            for report in reports_air:
+                _print_air(report, args.level)
+    elif args.format == "json":
+        _print_json(reports_water, [])
+    elif args.format == "csv":
+        write_csv(sys.stdout, WATER_CSV_COLUMNS, water_csv_rows(reports_water))
+    else:
+        for water in reports_water:
+            _print_water(water)
+    return 0
 
 
 def _report_assessment(conn: Connection, years: list[int], args: argparse.Namespace) -> None:
