@@ -128,17 +128,23 @@ SELECT count(pg_advisory_xact_lock(16727, k)) FROM (
 
 # City-days the batch changes: its air stations' days in their (current) cities, and for a
 # whole-station row, every daily value of the station in its former and its current city.
-EXPAND_CITY_DAYS = """
+EXPAND_CITY_DAYS = f"""
 INSERT INTO stage_city_days (city_code, parameter, day)
 SELECT s.city_code, k.parameter, k.day
 FROM stage_days k JOIN stations s ON s.station_id = k.station_id
 WHERE s.kind = 'air' AND s.city_code IS NOT NULL
 UNION
-SELECT c.city_code, d.parameter, d.day
+SELECT c.city_code, p.parameter, d.day
 FROM stage_queue q
 JOIN readings_daily d ON d.station_id = q.station_id
 CROSS JOIN LATERAL (VALUES (q.city_code), ((SELECT s.city_code FROM stations s
                                             WHERE s.station_id = q.station_id))) c(city_code)
+CROSS JOIN LATERAL (
+    SELECT d.parameter
+    UNION ALL
+    SELECT t.excluded FROM (VALUES {_DUST_TWINS}) AS t(measured, excluded)
+    WHERE t.measured = d.parameter
+) p
 WHERE q.day IS NULL AND c.city_code IS NOT NULL
 """
 
@@ -184,8 +190,8 @@ WHERE {where}"""
 
 # HJ 663: the station's local day; the day is the mean of its valid hourly means and valid
 # with >= the parameter's daily hours; reviewed_hours: hours with data a review took out.
-# ('o3_8h' days and the dust-excluded twins find no readings of their own: INSERT_O3_8H_DAYS,
-# COPY_UNDUSTED_TWINS and INSERT_DUSTED_TWINS make them.)
+# ('o3_8h' days and the dust-excluded twins find no readings of their own: INSERT_O3_8H_DAYS
+# and INSERT_DUSTED_TWINS make them.)
 _DAYS_OF_HOURS = """
 INSERT INTO readings_daily (station_id, parameter, day, mean, min, max, valid_hours, hours, valid,
                             reviewed_hours)
@@ -202,9 +208,10 @@ WITH hours AS ({_HOURS_OF_DAYS.format(days="stage_days", source="k.parameter", w
 {_DAYS_OF_HOURS}
 """
 
-# The dust-excluded twin of every PM10 and PM2.5 station-day (standards.review): a copy of the
-# measured day when no active sand-dust event of the station's city overlaps it, else the day
-# recomputed without the event's hours. Run after INSERT_STATION_DAYS.
+# The dust-excluded twin of a PM10 or PM2.5 station-day (standards.review) is stored only when
+# an active sand-dust event of the station's city overlaps the day: the day recomputed without
+# the event's hours. Any other day's twin is the measured day itself, which the levels above
+# read in its place (_DAY_OF_SERIES): a copy of every PM day would cost a third more rows.
 _TWINS = f"""
 twins AS MATERIALIZED (
     SELECT k.station_id, k.parameter, k.day, k.first_ts, k.end_ts, t.measured,
@@ -216,17 +223,6 @@ twins AS MATERIALIZED (
     JOIN stations s ON s.station_id = k.station_id
 )"""
 
-COPY_UNDUSTED_TWINS = f"""
-WITH {_TWINS}
-INSERT INTO readings_daily (station_id, parameter, day, mean, min, max, valid_hours, hours, valid,
-                            reviewed_hours)
-SELECT t.station_id, t.parameter, t.day, d.mean, d.min, d.max, d.valid_hours, d.hours, d.valid,
-       d.reviewed_hours
-FROM twins t
-JOIN readings_daily d ON d.station_id = t.station_id AND d.parameter = t.measured AND d.day = t.day
-WHERE NOT t.dusty
-"""
-
 _NO_DUST_IN_HOUR = """NOT EXISTS (
     SELECT 1 FROM dust_events e
     WHERE e.withdrawn_at IS NULL AND s.city_code = ANY(e.city_codes)
@@ -237,6 +233,22 @@ WITH {_TWINS},
 dusted AS MATERIALIZED (SELECT * FROM twins WHERE dusty),
 hours AS ({_HOURS_OF_DAYS.format(days="dusted", source="k.measured", where=_NO_DUST_IN_HOUR)})
 {_DAYS_OF_HOURS}
+"""
+
+# A measured day whose every hour an event excluded still has its twin: an empty, invalid
+# day (hours 0), so that the levels above do not read the measured day in its place.
+INSERT_EMPTY_DUSTED_TWINS = f"""
+WITH {_TWINS}
+INSERT INTO readings_daily (station_id, parameter, day, mean, min, max, valid_hours, hours, valid,
+                            reviewed_hours)
+SELECT t.station_id, t.parameter, t.day, NULL, NULL, NULL, 0, 0, false, 0
+FROM twins t
+WHERE t.dusty
+  AND EXISTS (SELECT 1 FROM readings_daily m
+              WHERE m.station_id = t.station_id AND m.parameter = t.measured AND m.day = t.day)
+  AND NOT EXISTS (SELECT 1 FROM readings_daily x
+                  WHERE x.station_id = t.station_id AND x.parameter = t.parameter
+                    AND x.day = t.day)
 """
 
 # HJ 663 (STANDARDS.md §3a): the O3 daily maximum 8-hour mean of each station-day of {days}
@@ -313,14 +325,24 @@ DELETE FROM city_daily c USING stage_city_days k
 WHERE c.city_code = k.city_code AND c.parameter = k.parameter AND c.day = k.day
 """
 
-INSERT_CITY_DAYS = """
+# HJ 663: a city's daily value is the mean of its air stations' valid daily values; of a
+# dust-excluded series, a station's own row, or without one (no event that day) its measured
+# day (the row of the series itself sorts first).
+INSERT_CITY_DAYS = f"""
 INSERT INTO city_daily (city_code, parameter, day, mean, stations)
-SELECT k.city_code, k.parameter, k.day, avg(d.mean), count(*)
-FROM stage_city_days k
-JOIN stations s ON s.city_code = k.city_code AND s.kind = 'air'
-JOIN readings_daily d ON d.station_id = s.station_id AND d.parameter = k.parameter
-                     AND d.day = k.day AND d.valid
-GROUP BY k.city_code, k.parameter, k.day
+SELECT d.city_code, d.parameter, d.day, avg(d.mean), count(*)
+FROM (
+    SELECT DISTINCT ON (k.city_code, k.parameter, k.day, s.station_id)
+           k.city_code, k.parameter, k.day, x.mean, x.valid
+    FROM stage_city_days k
+    JOIN stations s ON s.city_code = k.city_code AND s.kind = 'air'
+    LEFT JOIN (VALUES {_DUST_TWINS}) AS t(measured, excluded) ON t.excluded = k.parameter
+    JOIN readings_daily x ON x.station_id = s.station_id AND x.day = k.day
+     AND x.parameter IN (k.parameter, coalesce(t.measured, k.parameter))
+    ORDER BY k.city_code, k.parameter, k.day, s.station_id, x.parameter = k.parameter DESC
+) d
+WHERE d.valid
+GROUP BY d.city_code, d.parameter, d.day
 """
 
 # The daily AQI inputs of every city-day the batch touched: the mean over the city's air
@@ -385,21 +407,28 @@ WHERE y.parameter = k.parameter AND y.year = k.year AND y.station_id = k.station
 INSERT_STATION_YEARS = f"""
 WITH {_RULES},
 keys AS (
-    SELECT DISTINCT k.parameter, extract(year FROM k.day)::int AS year, k.station_id
+    SELECT DISTINCT k.parameter, extract(year FROM k.day)::int AS year, k.station_id, t.measured
     FROM stage_days k JOIN stations s ON s.station_id = k.station_id AND s.kind = 'air'
+    LEFT JOIN (VALUES {_DUST_TWINS}) AS t(measured, excluded) ON t.excluded = k.parameter
 )
 INSERT INTO station_yearly (parameter, year, station_id, mean, valid_days, percentile,
                             days_over_limit, valid_days_by_month, reviewed_hours)
 SELECT k.parameter, k.year, k.station_id, {_STATISTICS.format(v="d", months=_DAY_MONTHS)},
        (SELECT coalesce(sum(x.reviewed_hours), 0) FROM readings_daily x
-        WHERE x.station_id = k.station_id AND x.parameter = k.parameter
+        WHERE x.station_id = k.station_id AND x.parameter = coalesce(k.measured, k.parameter)
           AND x.day >= make_date(k.year, 1, 1) AND x.day <= make_date(k.year, 12, 31))
 FROM keys k
-JOIN readings_daily d ON d.station_id = k.station_id AND d.parameter = k.parameter AND d.valid
- AND d.day >= make_date(k.year, 1, 1) AND d.day <= make_date(k.year, 12, 31)
+CROSS JOIN LATERAL (  -- a dust-excluded series' days without an event: the measured days
+    SELECT DISTINCT ON (x.day) x.day, x.mean, x.valid FROM readings_daily x
+    WHERE x.station_id = k.station_id
+      AND x.parameter IN (k.parameter, coalesce(k.measured, k.parameter))
+      AND x.day >= make_date(k.year, 1, 1) AND x.day <= make_date(k.year, 12, 31)
+    ORDER BY x.day, x.parameter = k.parameter DESC
+) d
 LEFT JOIN fractions f ON f.parameter = k.parameter
 LEFT JOIN limits l ON l.parameter = k.parameter AND d.day BETWEEN l.d_from AND l.d_to
-GROUP BY k.parameter, k.year, k.station_id, f.fraction
+WHERE d.valid
+GROUP BY k.parameter, k.year, k.station_id, k.measured, f.fraction
 """
 
 DELETE_CITY_YEARS = """
@@ -606,8 +635,8 @@ def refresh_station_days(
     conn.execute(LOCK_STATION_YEARS)
     conn.execute(DELETE_STATION_DAYS)
     conn.execute(INSERT_STATION_DAYS, {"hourly_min_s": hourly_min_s})
-    conn.execute(COPY_UNDUSTED_TWINS)
     conn.execute(INSERT_DUSTED_TWINS, {"hourly_min_s": hourly_min_s})
+    conn.execute(INSERT_EMPTY_DUSTED_TWINS)
     conn.execute(INSERT_O3_8H_DAYS, {"hourly_min_s": hourly_min_s, **rule.params()})
     conn.execute(REFRESH_LATEST)
 

@@ -288,13 +288,22 @@ FROM (
 ) w
 GROUP BY 1, 2, 3
 """
+# The stage stores a dust-excluded day only where an active event overlaps the station's local
+# day (elsewhere the measured day stands for it, which the city and yearly comparisons check);
+# a day whose every hour an event excluded is stored empty (hours 0), and has no row here.
 _DAILY_FROM_READINGS = """
-SELECT station_id, parameter, day, round(mean::numeric, 6), valid_hours, hours, valid
-FROM recomputed_daily d
+SELECT d.station_id, d.parameter, d.day, round(d.mean::numeric, 6), d.valid_hours, d.hours,
+       d.valid
+FROM recomputed_daily d JOIN stations s USING (station_id)
+WHERE d.parameter NOT LIKE '%%dust_excluded'
+   OR EXISTS (SELECT 1 FROM dust_events e
+              WHERE e.withdrawn_at IS NULL AND s.city_code = ANY(e.city_codes)
+                AND e.from_ts < ((d.day + 1)::timestamp AT TIME ZONE s.timezone)
+                AND e.to_ts > (d.day::timestamp AT TIME ZONE s.timezone))
 """
 _DAILY_STORED = """
 SELECT station_id, parameter, day, round(mean::numeric, 6), valid_hours, hours, valid
-FROM readings_daily
+FROM readings_daily WHERE hours > 0
 """
 _CITY_DAILY = """
 SELECT s.city_code, d.parameter, d.day, avg(d.mean) AS mean, count(*) AS stations

@@ -488,3 +488,32 @@ def test_reports_judge_pm_without_dust_hours_and_give_the_measured_figures_too(a
     assert by_key["pm25_mean_measured"].sand_dust == "measured"
     assert by_key["pm25_mean"].valid_days == 8 and by_key["pm25_mean_measured"].valid_days == 10
     assert by_key["pm25_mean_measured"].meets_grade_ii is None  # reported, not judged
+
+
+def test_a_station_moving_out_of_a_dusty_city_takes_its_excluded_days_along(april, reviewer):
+    event = {
+        "areas": ["110000"],
+        "from": "2026-04-06T10:00:00+08:00",
+        "to": "2026-04-08T00:00:00+08:00",
+        "evidence": "bulletin",
+    }
+    assert reviewer.post("/v1/dust-events", json=event).status_code == 201
+    settle(april)
+    with psycopg.connect(april) as conn:
+        stored = conn.execute(
+            "SELECT day, hours, valid FROM readings_daily"
+            " WHERE station_id = %s AND parameter = 'pm25_dust_excluded' ORDER BY day",
+            (STATION,),
+        ).fetchall()
+        # only the days the event touches are kept apart: 10 hours of the 6th, none of the 7th
+        assert stored == [(date(2026, 4, 6), 10, False), (date(2026, 4, 7), 0, False)]
+        conn.execute("UPDATE stations SET city_code = '310000' WHERE station_id = %s", (STATION,))
+        conn.commit()
+    assert_rollups_match_readings(april)  # settles: the whole station is recomputed
+    with psycopg.connect(april) as conn:
+        moved = conn.execute(
+            "SELECT count(*) FROM readings_daily"
+            " WHERE station_id = %s AND parameter = 'pm25_dust_excluded'",
+            (STATION,),
+        ).fetchone()
+    assert moved == (0,)  # no event in its new city
