@@ -12,7 +12,7 @@ import psycopg
 from alerts.evaluate import evaluate_batch
 from ingest import metrics
 from ingest.validate import Outcome
-from storage.writer import RefusedPart, WriteResult, write_isolating
+from storage.writer import VALID, RefusedPart, StoredFlag, WriteResult, write_isolating
 
 
 def store(
@@ -24,6 +24,7 @@ def store(
     live: bool = True,
     bulk: bool = False,
     coverage_s: int = 0,
+    flag: StoredFlag = VALID,
 ) -> WriteResult:
     """Write ``outcome`` in one transaction (inside the caller's, if any) and count it.
 
@@ -32,7 +33,8 @@ def store(
     evaluated against the alert subscriptions, history (imports, backfill) is not; ``bulk``
     takes the writer's path for loads of mostly new readings; ``coverage_s`` is the least
     time (s) each reading stands for when the hour's validity is judged (an hourly value
-    covers 3600 s whatever the station's live interval). Database errors other than a
+    covers 3600 s whatever the station's live interval); ``flag`` is stored with every new
+    reading (a value its station flagged counts toward no figure). Database errors other than a
     refusal of the data are raised: the caller retries the batch."""
     result = write_isolating(
         conn,
@@ -44,6 +46,7 @@ def store(
         after_write=evaluate_batch if live else None,
         bulk=bulk,
         coverage_s=coverage_s,
+        flag=flag,
     )
     _count(result, outcome)
     return result

@@ -160,7 +160,8 @@ WHERE d.station_id = k.station_id AND d.parameter = k.parameter AND d.day = k.da
 """
 
 # The hours of the station-days of {days} (columns station_id, parameter, day, first_ts,
-# end_ts) of the readings of {source}: each UTC hour that starts in the day and holds
+# end_ts) of the valid readings of {source} (a value its station flagged, e.g. HJ 212 "M"
+# maintenance, is not): each UTC hour that starts in the day and holds
 # readings, its mean, whether an active review took it out (reviewed), and whether it is
 # valid: not reviewed and >= 45 minutes of data (readings × interval, or the hour's loaded
 # coverage). Each day's readings are one index range scan (LATERAL: a nested loop over the
@@ -178,7 +179,7 @@ CROSS JOIN LATERAL (
     SELECT time_bucket('1 hour', r.ts) AS bucket, avg(r.value) AS mean, count(*) AS n
     FROM readings r
     WHERE r.station_id = k.station_id AND r.parameter = {source}
-      AND r.ts >= k.first_ts AND r.ts < k.end_ts
+      AND r.ts >= k.first_ts AND r.ts < k.end_ts AND r.flag = 'valid'
     GROUP BY 1
 ) h
 LEFT JOIN hourly_coverage c

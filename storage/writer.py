@@ -21,6 +21,10 @@ log = logging.getLogger(__name__)
 
 # (station_id, parameter, ts, value, received_at)
 ReadingRow = tuple[str, str, datetime, float, datetime]
+# (flag, flag_reason) of stored readings: 'valid' counts; 'invalid' (e.g. "station:M", a value
+# its station flagged) is kept and counts toward no figure.
+StoredFlag = tuple[str, str | None]
+VALID: StoredFlag = ("valid", None)
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,8 +79,9 @@ CREATE TEMP TABLE IF NOT EXISTS new_readings (
 # copy after a newer one, so "last wins" could silently undo a value; corrections go through
 # an explicit path, never through re-publishing.
 _INSERT_NEW = """
-INSERT INTO readings (station_id, parameter, ts, value, received_at)
-SELECT DISTINCT ON (station_id, parameter, ts) station_id, parameter, ts, value, received_at
+INSERT INTO readings (station_id, parameter, ts, value, received_at, flag, flag_reason)
+SELECT DISTINCT ON (station_id, parameter, ts) station_id, parameter, ts, value, received_at,
+       %(flag)s, %(flag_reason)s
 FROM staging_readings
 ORDER BY station_id, parameter, ts, seq
 ON CONFLICT (station_id, parameter, ts) DO NOTHING
@@ -90,9 +95,9 @@ RETURNING station_id, parameter, ts, value, received_at
 # on the unique index, and the caller writes the batch again through the ON CONFLICT path:
 # never a duplicate either way.
 _INSERT_NEW_BULK = """
-INSERT INTO readings (station_id, parameter, ts, value, received_at)
+INSERT INTO readings (station_id, parameter, ts, value, received_at, flag, flag_reason)
 SELECT DISTINCT ON (s.station_id, s.parameter, s.ts)
-       s.station_id, s.parameter, s.ts, s.value, s.received_at
+       s.station_id, s.parameter, s.ts, s.value, s.received_at, %(flag)s, %(flag_reason)s
 FROM staging_readings s
 WHERE NOT EXISTS (
     SELECT 1 FROM readings r
@@ -197,6 +202,7 @@ def write_batch(
     after_write: Callable[[psycopg.Cursor[Any]], object] | None = None,
     bulk: bool = False,
     coverage_s: int = 0,
+    flag: StoredFlag = VALID,
 ) -> WriteResult:
     """Store one batch atomically; a repeated (station, parameter, ts) is a duplicate, not
     an error. ``after_write`` runs in the same transaction once the new rows are in
@@ -210,16 +216,20 @@ def write_batch(
     holds a transaction).
 
     ``coverage_s``: the least time (s) each reading stands for when its hour's validity is
-    judged (kept in hourly_coverage); 0 = the station's reading interval (live data)."""
+    judged (kept in hourly_coverage); 0 = the station's reading interval (live data).
+
+    ``flag``: (flag, flag_reason) every new reading of the batch is stored with; a value its
+    station flagged (``("invalid", "station:M")``) is kept and counts toward no figure."""
     if bulk and readings and _span(readings) <= BULK_MAX_SPAN:
         try:
             with conn.transaction():
                 return _write(
-                    conn, readings, dead_letters, new_stations, after_write, True, coverage_s
-                )
+                    conn, readings, dead_letters, new_stations, after_write, True, coverage_s,
+                    flag,
+                )  # fmt: skip
         except psycopg.errors.UniqueViolation:
             pass
-    return _write(conn, readings, dead_letters, new_stations, after_write, False, coverage_s)
+    return _write(conn, readings, dead_letters, new_stations, after_write, False, coverage_s, flag)
 
 
 # The bulk statements compare the batch with the stored rows of its whole time span (hash
@@ -242,6 +252,7 @@ def _write(
     after_write: Callable[[psycopg.Cursor[Any]], object] | None,
     bulk: bool,
     coverage_s: int,
+    flag: StoredFlag,
 ) -> WriteResult:
     inserted = stored_dead = 0
     nested = conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE
@@ -262,7 +273,13 @@ def _write(
             statement = _INSERT_STATEMENTS[bulk, after_write is not None, coverage_s > 0]
             counted = cur.execute(
                 statement,
-                {"first": min(timestamps), "last": max(timestamps), "coverage_s": coverage_s},
+                {
+                    "first": min(timestamps),
+                    "last": max(timestamps),
+                    "coverage_s": coverage_s,
+                    "flag": flag[0],
+                    "flag_reason": flag[1],
+                },
             ).fetchone()
             inserted = int(counted[0]) if counted else 0
             if inserted and after_write is not None:
@@ -323,6 +340,7 @@ def write_isolating(
     after_write: Callable[[psycopg.Cursor[Any]], object] | None = None,
     bulk: bool = False,
     coverage_s: int = 0,
+    flag: StoredFlag = VALID,
 ) -> WriteResult:
     """``write_batch``, except that a batch refused for its data (numeric overflow, a
     constraint, an encoding error, an exception of ``after_write``) is not an error: it is
@@ -337,7 +355,7 @@ def write_isolating(
     which is harmless since every write is idempotent."""
     try:
         return write_batch(
-            conn, readings, dead_letters, new_stations, after_write, bulk, coverage_s
+            conn, readings, dead_letters, new_stations, after_write, bulk, coverage_s, flag
         )
     except Exception as exc:
         if not is_refusal(exc, conn):
@@ -353,7 +371,7 @@ def write_isolating(
         conn,
         readings,
         ends,
-        lambda rows: write_batch(conn, rows, (), new_stations, after_write, bulk, coverage_s),
+        lambda rows: write_batch(conn, rows, (), new_stations, after_write, bulk, coverage_s, flag),
         refused,
     )
     if ends:
