@@ -235,8 +235,21 @@ class Validator:
         assert station is not None
         for rejection in parsed.rejections:
             reject(rejection, station_id)
+        self.add_records(outcome, station, parsed.records, received_at, reject)
 
-        for record in parsed.records:
+    def add_records(
+        self,
+        outcome: Outcome,
+        station: StationInfo,
+        records: list[Record],
+        received_at: datetime,
+        reject: Callable[[Rejection, str | None], None],
+    ) -> None:
+        """The readings of ``records`` of a known, active station that pass the rules (time,
+        value; a water sample's derived class added), into ``outcome``; the others to
+        ``reject``. Every door's parsed records go through here (MQTT, HTTP, HJ 212)."""
+        station_id = station.station_id
+        for record in records:
             ts = record.ts if record.ts.tzinfo else record.ts.replace(tzinfo=station.timezone)
             late_or_early = timestamp_rejection(ts, received_at, self.max_future)
             if late_or_early is not None:

@@ -36,6 +36,9 @@ CATALOGUE: dict[str, Parameter] = {
         Parameter("o3", UG_M3, "air", 20),
         Parameter("ph", "pH", "water"),
         Parameter("water_temp", "Cel", "water", may_be_negative=True),
+        # automatic water stations' general items (HJ 915 five-parameter analysers)
+        Parameter("conductivity", "uS/cm", "water"),
+        Parameter("turbidity", "NTU", "water"),
         Parameter("do", MG_L, "water"),
         Parameter("codmn", MG_L, "water"),
         Parameter("cod", MG_L, "water"),
@@ -125,6 +128,9 @@ PLAUSIBLE: dict[str, PlausibleRange] = {
     "ph": PlausibleRange(0, 14, "the pH scale of the electrode"),
     # liquid surface water; above 60 °C only hot springs, which are not assessment sections
     "water_temp": PlausibleRange(-5, 60, "liquid surface water, hot springs excluded"),
+    # conductivity probes read to 200 mS/cm (brines); turbidity meters to 4,000-10,000 NTU
+    "conductivity": PlausibleRange(0, 200_000, "conductivity probe full scale 200 mS/cm"),
+    "turbidity": PlausibleRange(0, 10_000, "turbidimeter widest range 10,000 NTU"),
     # saturation is ~14.6 mg/L at 0 °C; algal supersaturation reaches ~25; optical DO probes
     # read to 50
     "do": PlausibleRange(0, 50, "optical DO probe full scale 50 mg/L"),

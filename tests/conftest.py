@@ -91,6 +91,7 @@ TABLES = (
     "alert_state",
     "alert_events",
     "mqtt_credentials",
+    "hj212_credentials",
     "reviews",
     "dust_events",
     "audit_log",
