@@ -61,6 +61,19 @@ class Settings(BaseSettings):
         "unset = <broker_auth_dir>/mosquitto.pid",
     )
 
+    # HJ 212-2017 gateway (ingest.hj212)
+    hj212_host: str = Field(default="0.0.0.0", description="address the gateway listens on")
+    hj212_port: int = Field(default=9212, ge=0, le=65535, description="0: a free port")
+    hj212_idle_s: float = Field(
+        default=600, gt=0, description="a connection silent this long is closed"
+    )
+    hj212_commands: list[str] = Field(
+        default=["2061"],
+        description="uploads stored (2061 hourly, 2051 minute, 2011 real-time, 2031 daily); "
+        "the others are answered and counted, not stored: a station's hourly values and its "
+        "minute values of the same hours would be counted twice",
+    )
+
     # ingest
     ingest_client_id: str = "airwater-ingest-1"
     ingest_share_group: str = "ingest"

@@ -123,7 +123,7 @@ def test_run_restarts_a_killed_component_and_keeps_the_rest_running(tmp_path):
         assert re.findall(r"restarted (\w+)", text) == ["ingest"]
         children = {int(pid) for pid in _child_pids(run.pid)}
         assert {new_ingest_pid, api_pid} <= children and ingest_pid not in children
-        assert len(children) == 5  # mosquitto, ingest, aggregate, alerts, api
+        assert len(children) == 6  # mosquitto, ingest, aggregate, alerts, api, hj212
         assert '"ok"' in (_get(f"http://127.0.0.1:{http_port}/health") or "")
 
         # the new worker ingests
@@ -159,6 +159,7 @@ def _start_run(
         AIRWATER_DATA_DIR=str(tmp_path / "data"),
         AIRWATER_METRICS_PORT=str(metrics_port),
         AIRWATER_HTTP_PORT=str(http_port),
+        AIRWATER_HJ212_PORT=str(free_port()),
     )
     log_path = tmp_path / "run.log"
     with open(log_path, "wb") as log:
@@ -253,6 +254,7 @@ def test_run_with_the_simulated_network_backfills_since_last_year_and_publishes_
         AIRWATER_DATA_DIR=str(tmp_path / "data"),
         AIRWATER_METRICS_PORT="0",
         AIRWATER_HTTP_PORT=str(http_port),
+        AIRWATER_HJ212_PORT=str(free_port()),
     )
     this_year = time.localtime().tm_year
     last_year = this_year - 1
@@ -376,6 +378,7 @@ def test_workers_do_not_outlive_a_killed_run(tmp_path):
         AIRWATER_DATA_DIR=str(tmp_path / "data"),
         AIRWATER_METRICS_PORT="0",
         AIRWATER_HTTP_PORT=str(free_port()),
+        AIRWATER_HJ212_PORT=str(free_port()),
     )
     log_path = tmp_path / "run.log"
     with open(log_path, "wb") as log:
@@ -392,7 +395,7 @@ def test_workers_do_not_outlive_a_killed_run(tmp_path):
             lambda: "airwater is running" in log_path.read_text(), timeout=90, what="the run banner"
         )
         children = _child_pids(run.pid)
-        assert len(children) == 5  # mosquitto, ingest, aggregate, alerts, api
+        assert len(children) == 6  # mosquitto, ingest, aggregate, alerts, api, hj212
         run.kill()
         run.wait()
 

@@ -31,6 +31,7 @@ SERVICES = {
     "aggregate": "ingest.aggregation",
     "alerts": "alerts",
     "api": "api",
+    "hj212": "ingest.hj212",
 }
 
 
@@ -85,6 +86,7 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
         _start_database(demo, settings)
         demo.env.setdefault("AIRWATER_ADMIN_KEY", _admin_key(settings.data_dir))
         demo.env.setdefault("AIRWATER_HTTP_PORT", str(settings.http_port))
+        demo.env.setdefault("AIRWATER_HJ212_PORT", str(settings.hj212_port))
         if args.simulate:
             _register_network(demo, args)
         _start_broker(demo, settings, args)
@@ -252,6 +254,8 @@ def _banner(demo: Demo, settings: Settings) -> str:
         f"  admin key {env['AIRWATER_ADMIN_KEY']}\n"
         f"  database  {env['AIRWATER_DATABASE_URL']}\n"
         f"  broker    {broker_line}  (publish to stations/<id>/readings)\n"
+        f"  HJ 212    tcp://127.0.0.1:{env['AIRWATER_HJ212_PORT']}  (a station's MN and "
+        "password: `airwater stations hj212 assign|issue`)\n"
         f"  metrics   http://127.0.0.1:{settings.metrics_port}/metrics (ingest), "
         f"/metrics (API)\n"
         "Press Ctrl-C to stop."
