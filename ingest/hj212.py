@@ -126,6 +126,7 @@ class Gateway:
         self._identities: dict[str, tuple[identities.MnIdentity | None, float]] = {}
         self.counts: Counter[str] = Counter()
         self.server: asyncio.Server | None = None
+        self._writers: set[asyncio.StreamWriter] = set()
 
     # --- the server -----------------------------------------------------------------------
 
@@ -148,9 +149,15 @@ class Gateway:
         return port
 
     async def stop(self) -> None:
+        """Stop listening, close every connection (a logger re-sends what was unanswered),
+        then the pool."""
         if self.server is not None:
             self.server.close()
+            for writer in list(self._writers):
+                writer.close()
             await self.server.wait_closed()
+            while self._writers:  # each connection's task ends on its closed stream
+                await asyncio.sleep(0.01)
         await asyncio.to_thread(self.pool.close)
 
     def _count(self, outcome: str, n: int = 1) -> None:
@@ -163,6 +170,7 @@ class Gateway:
         peer = writer.get_extra_info("peername")
         frames = hj212.FrameReader()
         CONNECTIONS.inc()
+        self._writers.add(writer)
         try:
             while True:
                 try:
@@ -193,6 +201,7 @@ class Gateway:
             log.warning("HJ 212 upload from %s left unanswered: database away (%s)", peer, exc)
         finally:
             CONNECTIONS.dec()
+            self._writers.discard(writer)
             writer.close()
             with contextlib.suppress(ConnectionError, OSError):
                 await writer.wait_closed()

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import socket
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -249,3 +250,122 @@ def test_gateway_killed_mid_stream_loses_nothing_acknowledged_and_doubles_nothin
         process.stop_quietly()
     values = [v for _, _, v, _, _ in stored(database_url, AIR)]
     assert sorted(values) == [float(h) for h in range(48)]
+
+
+def test_a_frame_trickled_byte_by_byte_is_stored_and_answered(database_url, credentials, gateway):
+    _, port = gateway
+    mn, password = credentials[AIR]
+    frame = upload(mn, password, BEIJING_8, {"a34004": (41.0, "N")})
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as client:
+        for i in range(len(frame)):
+            client.sendall(frame[i : i + 1])
+            time.sleep(1.5 / len(frame))  # the whole frame over 1.5 s
+        assert b"CN=9014" in read_frame(client)
+    assert [(p, v) for p, _, v, _, _ in stored(database_url, AIR)] == [("pm25", 41.0)]
+
+
+def test_unknown_command_is_answered_as_the_standard_prescribes(database_url, credentials, gateway):
+    _, port = gateway
+    mn, password = credentials[AIR]
+    reply = send(port, upload(mn, password, BEIJING_8, {"a34004": (41.0, "N")}, cn="3020"))
+    segment = hj212.FrameReader().feed(reply)[0].segment
+    assert segment is not None
+    answered = hj212.parse_segment(segment)
+    assert answered.cn == "9011" and ("QnRtn", "8") in answered.cp_fields
+    assert stored(database_url, AIR) == []
+
+
+def test_authenticated_but_unusable_upload_is_a_dead_letter(database_url, credentials, gateway):
+    _, port = gateway
+    mn, password = credentials[AIR]
+    segment = f"QN=1;ST=22;CN=2061;PW={password};MN={mn};Flag=5;CP=&&DataTime=2026041X&&"
+    send(port, hj212.encode_frame(segment), wait_reply=False)
+    wait_for(
+        lambda: count(database_url, "SELECT count(*) FROM dead_letters WHERE source = 'hj212'"),
+        timeout=10,
+        what="the dead letter",
+    )
+    with psycopg.connect(database_url) as conn:
+        letter = conn.execute(
+            "SELECT station_id, reason, topic FROM dead_letters WHERE source = 'hj212'"
+        ).fetchone()
+    assert letter == (AIR, "bad_datatime", f"hj212/{mn}")
+    assert stored(database_url, AIR) == []
+
+
+def test_malformed_frames_store_nothing_and_the_gateway_serves_on(
+    database_url, credentials, gateway
+):
+    """A corpus of malformed frames on one connection (the last one cut short by the sender
+    closing); then a good upload on another connection is stored and answered."""
+    process, port = gateway
+    mn, password = credentials[AIR]
+    good = upload(mn, password, BEIJING_8, {"a34004": (35.0, "N")}, qn="999")
+    forged = upload(mn, password, BEIJING_8, {"a34004": (99.0, "N")})
+    corpus = [
+        b"##",  # a header alone
+        b"##abcd" + forged[6:],  # length not digits
+        b"##0010QN=1;ST=22\r\n",  # length disagrees with the frame
+        forged[:-6] + b"ZZZZ\r\n",  # CRC not hex
+        forged[:-2] + b"\n\n",  # no CR LF
+        b"##9999" + b"x" * 9999 + b"0000\r\n",  # the largest frame, garbage
+        b"\x00\xff" * 500,  # binary noise without a header
+        hj212.encode_frame(f"QN=1;ST=22;CN=2061;PW={password};MN={mn};Flag=4"),  # no CP
+        hj212.encode_frame("QN=1;ST=22;CN=2061;PW=x;MN=;Flag=4;CP=&&&&"),  # empty MN
+        hj212.encode_frame(
+            f"QN=1;ST=22;CN=2061;PW={password};MN={mn};Flag=4;"
+            "CP=&&DataTime=20260410080000;a34004-Avg=1e400,a34004-Flag=N&&"
+        ),  # a value that is not a finite number
+        upload(mn, password, BEIJING_8, {"a34004": (-5.0, "N")}, flag=4),  # negative
+        upload(mn, password, datetime(2099, 1, 1), {"a34004": (5.0, "N")}, flag=4),  # future
+        forged[:40],  # truncated: the sender goes away mid-frame
+    ]
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as client:
+        client.sendall(b"".join(corpus))
+    assert b"QN=999" in send(port, good)
+    assert process.process is not None and process.process.poll() is None
+    assert [(p, v) for p, _, v, _, _ in stored(database_url, AIR)] == [("pm25", 35.0)]
+    with psycopg.connect(database_url) as conn:
+        reasons = {
+            r[0] for r in conn.execute("SELECT reason FROM dead_letters WHERE source = 'hj212'")
+        }
+    assert reasons <= {"negative_value", "timestamp_future", "bad_field", "bad_cp", "missing_field"}
+    assert {"negative_value", "timestamp_future"} <= reasons
+
+
+def test_a_thousand_idle_connections_do_not_hold_up_an_upload(database_url, credentials, tmp_path):
+    port = free_port()
+    process = Gateway(
+        {
+            **os.environ,
+            "AIRWATER_DATABASE_URL": database_url,
+            "AIRWATER_HJ212_HOST": "127.0.0.1",
+            "AIRWATER_HJ212_PORT": str(port),
+            "AIRWATER_HJ212_IDLE_S": "3",
+        },
+        tmp_path / "hj212.log",
+    ).start()
+    idle: list[socket.socket] = []
+    try:
+        wait_for(lambda: _connects(port), timeout=30, what="the gateway listening")
+        idle = [socket.create_connection(("127.0.0.1", port), timeout=10) for _ in range(1000)]
+        mn, password = credentials[AIR]
+        started = time.monotonic()
+        assert b"CN=9014" in send(port, upload(mn, password, BEIJING_8, {"a34004": (7.0, "N")}))
+        assert time.monotonic() - started < 5
+        # silent connections are closed after AIRWATER_HJ212_IDLE_S
+        idle[0].settimeout(10)
+        assert idle[0].recv(1) == b""
+    finally:
+        for connection in idle:
+            connection.close()
+        process.stop_quietly()
+    assert [(p, v) for p, _, v, _, _ in stored(database_url, AIR)] == [("pm25", 7.0)]
+
+
+def _connects(port: int) -> bool:
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+    except OSError:
+        return False
+    return True
