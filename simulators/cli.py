@@ -11,7 +11,7 @@ import threading
 from datetime import date
 from pathlib import Path
 from types import FrameType
-from typing import Literal, TypeAlias
+from typing import TYPE_CHECKING, Literal, TypeAlias
 
 from rich.console import Console
 from rich.logging import RichHandler
@@ -27,6 +27,9 @@ from simulators.network import (
     DEFAULT_STATIONS_PER_CITY,
     build_network,
 )
+
+if TYPE_CHECKING:
+    from simulators.hj212 import Hj212Runner
 
 console = Console(stderr=True, soft_wrap=True)
 
@@ -52,6 +55,7 @@ examples:
   python -m simulators run --interval 60
   python -m simulators run --cities 2 --stations-per-city 2 --sections 2 --interval 1 \\
       --malformed 0.05 --duplicates 0.05 --late 0.02 --silent 1 --skewed 1 --skew-minutes 15
+  python -m simulators run --protocol mixed --hj212-credentials hj212-stations.json
   python -m simulators backfill --year 2025
   python -m simulators backfill --year 2025 --to 2026-11-01
   python -m simulators backfill --from 2025-01-01 --to now
@@ -206,7 +210,40 @@ def _add_run_parser(commands: Subcommands, network: argparse.ArgumentParser) -> 
     run.add_argument(
         "--register", action="store_true", help="upsert the stations first (needs the database)"
     )
+    _hj212_options(run)
     _fault_options(run)
+
+
+def _hj212_options(run: argparse.ArgumentParser) -> None:
+    group = run.add_argument_group(
+        "HJ 212",
+        "stations with an MN and password in --hj212-credentials can speak HJ 212-2017 to\n"
+        "the gateway instead: one TCP connection each, an hourly upload (CN=2061, the means\n"
+        "of the hour's readings) at the top of every hour, sent again until answered",
+    )
+    group.add_argument(
+        "--protocol",
+        choices=("mqtt", "hj212", "mixed"),
+        default="mqtt",
+        help="mqtt: every station over MQTT (default); hj212: only the stations in "
+        "--hj212-credentials, over HJ 212; mixed: those over HJ 212, the others over MQTT",
+    )
+    group.add_argument(
+        "--hj212-credentials",
+        type=Path,
+        metavar="FILE",
+        help='JSON {station_id: {"mn": MN, "password": PW}} (`airwater stations hj212 '
+        "assign|issue`)",
+    )
+    group.add_argument(
+        "--hj212-host", default="127.0.0.1", help="the gateway's address (default %(default)s)"
+    )
+    group.add_argument(
+        "--hj212-port",
+        type=int,
+        metavar="PORT",
+        help="the gateway's port (default: AIRWATER_HJ212_PORT, 9212)",
+    )
 
 
 def _fault_options(run: argparse.ArgumentParser) -> None:
@@ -377,13 +414,65 @@ def cmd_register(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _hj212_runner(
+    args: argparse.Namespace, settings: Settings, stations: list[Station]
+) -> Hj212Runner | None:
+    """The HJ 212 loggers of ``--protocol hj212|mixed`` (None for mqtt)."""
+    from simulators.hj212 import Hj212CredentialsError, Hj212Runner, load_hj212_credentials
+
+    if args.protocol == "mqtt":
+        return None
+    if args.hj212_credentials is None:
+        console.print(f"[red]--protocol {args.protocol} needs --hj212-credentials[/red]")
+        raise SystemExit(2)
+    try:
+        identities = load_hj212_credentials(args.hj212_credentials)
+    except (Hj212CredentialsError, OSError) as exc:
+        console.print(f"[red]cannot read HJ 212 credentials:[/red] {exc}")
+        raise SystemExit(2) from None
+    runner = Hj212Runner(
+        stations,
+        identities,
+        args.hj212_host,
+        settings.hj212_port if args.hj212_port is None else args.hj212_port,
+        interval_s=args.interval,
+        seed=args.seed,
+    )
+    ignored = sorted(set(identities) - set(runner.loggers))
+    if ignored:
+        console.print(
+            f"[yellow]not over HJ 212[/yellow] (not in the network, or a section that "
+            f"reports only its class): {', '.join(ignored[:10])}"
+        )
+    return runner
+
+
 def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     from simulators.live import Faults, LiveRunner
 
-    _check_mqtt(settings)
     stations = _network(args)
+    loggers = _hj212_runner(args, settings, stations)
+    if args.protocol != "hj212":
+        _check_mqtt(settings)
     if args.register:
         _register(settings, stations)
+    stop = threading.Event()
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+    if loggers is not None:
+        console.print(
+            f"{len(loggers.loggers)} stations sending hourly HJ 212 uploads to "
+            f"{loggers.host}:{loggers.port}"
+        )
+        if args.protocol == "hj212":
+            loggers.run(stop, duration_s=args.duration)
+            console.print(f"HJ 212: {loggers.stats}")
+            return 0
+        stations = [s for s in stations if s.station_id not in loggers.loggers]
     try:
         faults = Faults(
             malformed=args.malformed,
@@ -407,18 +496,21 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
         seed=args.seed,
         credentials=_credentials(args.credentials),
     )
-    stop = threading.Event()
-
-    def on_signal(signum: int, frame: FrameType | None) -> None:
-        stop.set()
-
-    signal.signal(signal.SIGINT, on_signal)
-    signal.signal(signal.SIGTERM, on_signal)
     console.print(
         f"{len(stations)} stations publishing every {args.interval} s to {settings.mqtt}"
         " — Ctrl-C stops"
     )
+    beside: threading.Thread | None = None
+    if loggers is not None:  # mixed: the loggers on their own thread, stopped with the rest
+        beside = threading.Thread(
+            target=loggers.run, args=(stop, args.duration), name="hj212", daemon=True
+        )
+        beside.start()
     runner.run(stop, duration_s=args.duration)
+    stop.set()
+    if beside is not None and loggers is not None:
+        beside.join(timeout=10)
+        console.print(f"HJ 212: {loggers.stats}")
     console.print(f"sent {dict(runner.stats.sent)}; missed while offline {runner.stats.skipped}")
     return 0
 

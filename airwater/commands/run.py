@@ -70,6 +70,7 @@ class Demo:
     servers: list[PostgresServer | MosquittoServer] = field(default_factory=list)
     mqtt_urls: dict[str, str] = field(default_factory=dict)
     station_credentials: Path | None = None
+    hj212_credentials: Path | None = None
 
     def stop(self) -> None:
         self.supervisor.stop()
@@ -89,6 +90,7 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
         demo.env.setdefault("AIRWATER_HJ212_PORT", str(settings.hj212_port))
         if args.simulate:
             _register_network(demo, args)
+            demo.hj212_credentials = _simulated_hj212_stations(demo, settings, args)
         _start_broker(demo, settings, args)
         _start_services(demo)
         if args.simulate:
@@ -158,6 +160,41 @@ def _register_network(demo: Demo, args: argparse.Namespace) -> None:
     )
 
 
+# Every HJ212_EVERY-th simulated air station speaks HJ 212 to the gateway, the others MQTT.
+HJ212_EVERY = 4
+
+
+def _simulated_hj212_stations(demo: Demo, settings: Settings, args: argparse.Namespace) -> Path:
+    """Give every HJ212_EVERY-th simulated air station an MN (``SIM-<station id>``) and a fresh
+    HJ 212 password (a new one at every start, as for the broker accounts), written for the
+    simulators to ``<data>/hj212/simulated-stations.json`` (mode 0600)."""
+    import json
+
+    from core.db import connect
+    from core.hj212_secret import hash_password, new_password
+    from simulators.network import build_network
+    from storage.hj212 import identities, issue, set_mn
+
+    air = [s.station_id for s in build_network(cities=args.cities) if s.kind == "air"]
+    chosen = air[::HJ212_EVERY]
+    found: dict[str, dict[str, str]] = {}
+    with connect(demo.env["AIRWATER_DATABASE_URL"]) as conn:
+        live = {i.station_id for i in identities(conn) if i.created_at and not i.revoked_at}
+        for station_id in chosen:
+            mn, password = f"SIM-{station_id}", new_password()
+            set_mn(conn, station_id, mn)
+            issue(conn, station_id, hash_password(password), replace=station_id in live)
+            found[station_id] = {"mn": mn, "password": password}
+    path = settings.data_dir / "hj212" / "simulated-stations.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.unlink(missing_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as out:
+        json.dump(found, out, indent=2, sort_keys=True)
+    log.info("HJ 212: %d of %d simulated air stations send to the gateway", len(found), len(air))
+    return path
+
+
 def _start_broker(demo: Demo, settings: Settings, args: argparse.Namespace) -> None:
     """A private Mosquitto with an account per service and simulated station, unless
     AIRWATER_MQTT_URL is set (then every service uses that URL)."""
@@ -224,7 +261,8 @@ def _start_services(demo: Demo) -> None:
 def _start_simulators(demo: Demo, args: argparse.Namespace) -> None:
     """The backfill from 1 January of last year up to the start of this hour (once: a re-run
     skips what is stored and fills the time the demo was stopped) and the live network, which
-    carries on from now, publishing with station accounts."""
+    carries on from now, publishing with station accounts — a share of the air stations as
+    HJ 212 data loggers sending hourly uploads to the gateway."""
     env = {**demo.env, "AIRWATER_MQTT_URL": demo.mqtt_urls["simulators"]}
     network = _network(args)
     network_live = network
@@ -234,6 +272,16 @@ def _start_simulators(demo: Demo, args: argparse.Namespace) -> None:
     simulators = [sys.executable, "-m", "simulators"]
     backfill = [*simulators, "backfill", "--from", since, "--to", "now", *network]
     demo.supervisor.start(Component("backfill", backfill, env, one_shot=True))
+    if demo.hj212_credentials is not None:  # a share of the stations over HJ 212, one process
+        network_live = [
+            *network_live,
+            "--protocol",
+            "mixed",
+            "--hj212-credentials",
+            str(demo.hj212_credentials),
+            "--hj212-port",
+            demo.env["AIRWATER_HJ212_PORT"],
+        ]
     live = [*simulators, "run", *network_live]
     demo.supervisor.start(Component("simulators", live, env))
 
