@@ -45,9 +45,10 @@ SERVICES = {
     "aggregate",
     "api",
     "alerts",
+    "hj212",
     "simulators",
 }
-APP_SERVICES = {"migrate", "ingest", "aggregate", "api", "alerts", "simulators"}
+APP_SERVICES = {"migrate", "ingest", "aggregate", "api", "alerts", "hj212", "simulators"}
 SECRETS = (
     "POSTGRES_PASSWORD",
     "AIRWATER_ADMIN_KEY",
