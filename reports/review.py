@@ -19,6 +19,7 @@ from standards.review import (
     DUST_PARAMETERS,
     MAX_RANGE,
     REASONS_NEEDING_COMMENT,
+    REVIEW_ACTIONS,
     REVIEW_REASONS,
     whole_hours,
 )
@@ -79,14 +80,24 @@ def invalidate(
     parameters: Sequence[str],
     start: datetime,
     end: datetime,
-    reason: str,
+    reason: str | None,
     comment: str,
     actor: str,
     now: datetime | None = None,
+    action: str = "invalidate",
 ) -> Review:
     """Take ``parameters`` of the station out of every figure over the whole hours of
-    [start, end); the stage recomputes the days it touches."""
+    [start, end) — or, ``action`` 'accept', make the values their station flagged there count
+    (overruling its HJ 212 data flags; reason 'verified' by default); the stage recomputes the
+    days it touches."""
     now = now or datetime.now(UTC)
+    if action not in REVIEW_ACTIONS:
+        raise Refused("invalid", f"unknown action {action!r}: one of {list(REVIEW_ACTIONS)}")
+    accepting = action == "accept"
+    if reason is None:
+        if not accepting:
+            raise Refused("invalid", f"a reason is needed: one of {list(REVIEW_REASONS)}")
+        reason = "verified"
     wanted = sorted(set(parameters))
     if not wanted:
         raise Refused("invalid", "name at least one parameter")
@@ -102,12 +113,13 @@ def invalidate(
         if get_station(conn, station_id) is None:
             raise Refused("not_found", f"no station {station_id!r}")
         stored.lock_station(conn, station_id)
-        hours = stored.hours_with_data(conn, station_id, wanted, from_ts, to_ts)
+        hours = stored.hours_with_data(conn, station_id, wanted, from_ts, to_ts, accepting)
         without = [p for p in wanted if not hours.get(p)]
         if without:
+            what = "values flagged by the station" if accepting else "readings"
             raise Refused(
                 "invalid",
-                f"no readings of {', '.join(without)} at {station_id} in [{from_ts}, {to_ts})",
+                f"no {what} of {', '.join(without)} at {station_id} in [{from_ts}, {to_ts})",
             )
         overlapping = stored.overlapping_reviews(conn, station_id, wanted, from_ts, to_ts)
         if overlapping:
@@ -120,6 +132,7 @@ def invalidate(
         row = stored.insert_review(
             conn,
             station_id=station_id,
+            action=action,
             parameters=wanted,
             from_ts=from_ts,
             to_ts=to_ts,
@@ -133,7 +146,7 @@ def invalidate(
             conn,
             {
                 "actor": actor,
-                "action": "invalidate",
+                "action": action,
                 "station_id": station_id,
                 "parameters": wanted,
                 "from_ts": from_ts,

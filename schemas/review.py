@@ -15,9 +15,11 @@ ReasonCode = Literal[
     "power_or_communication_loss",
     "outlier",
     "other",
+    "verified",
 ]
+ReviewAction = Literal["invalidate", "accept"]
 AuditAction = Literal[
-    "invalidate", "restore", "dust_event", "dust_withdrawn", "publish", "revision"
+    "invalidate", "accept", "restore", "dust_event", "dust_withdrawn", "publish", "revision"
 ]
 
 
@@ -27,7 +29,14 @@ class ReviewIn(BaseModel):
     parameters: list[str] = Field(min_length=1, max_length=20, examples=[["pm25", "pm10"]])
     from_: datetime = Field(alias="from", description="start (inclusive), ISO 8601 with offset")
     to: datetime = Field(description="end (exclusive); widened to whole hours")
-    reason: ReasonCode
+    action: ReviewAction = Field(
+        default="invalidate",
+        description="invalidate: take the hours out of every figure; accept: make the values "
+        "their station flagged (HJ 212 data flags) count",
+    )
+    reason: ReasonCode | None = Field(
+        default=None, description="required to invalidate; accept: 'verified' by default"
+    )
     comment: str = Field(default="", max_length=2000, description="required for 'other'")
 
     model_config = {"populate_by_name": True}
@@ -40,6 +49,7 @@ class RestoreIn(BaseModel):
 class Review(BaseModel):
     review_id: int
     station_id: str
+    action: ReviewAction
     parameters: list[str]
     from_: datetime = Field(serialization_alias="from", description="first hour taken out")
     to: datetime = Field(description="end of the last hour taken out (exclusive)")

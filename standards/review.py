@@ -22,7 +22,11 @@ REVIEW_REASONS: dict[str, str] = {
     "power_or_communication_loss": "power failure or loss of communication",
     "outlier": "value judged not representative by the reviewer",
     "other": "other reason, explained in the comment",
+    "verified": "value verified by the reviewer: the station's own flag is overruled",
 }
+# What a review does to the hours it names: take them out, or make the values their station
+# flagged (HJ 212 data flags) count.
+REVIEW_ACTIONS = ("invalidate", "accept")
 REASONS_NEEDING_COMMENT = frozenset({"other"})
 
 # The longest range one review or dust event may span: a year of hours, so one action can

@@ -161,7 +161,8 @@ WHERE d.station_id = k.station_id AND d.parameter = k.parameter AND d.day = k.da
 
 # The hours of the station-days of {days} (columns station_id, parameter, day, first_ts,
 # end_ts) of the valid readings of {source} (a value its station flagged, e.g. HJ 212 "M"
-# maintenance, is not): each UTC hour that starts in the day and holds
+# maintenance, is not, unless an 'accept' review overrules the flag for its hour): each UTC
+# hour that starts in the day and holds
 # readings, its mean, whether an active review took it out (reviewed), and whether it is
 # valid: not reviewed and >= 45 minutes of data (readings × interval, or the hour's loaded
 # coverage). Each day's readings are one index range scan (LATERAL: a nested loop over the
@@ -179,14 +180,19 @@ CROSS JOIN LATERAL (
     SELECT time_bucket('1 hour', r.ts) AS bucket, avg(r.value) AS mean, count(*) AS n
     FROM readings r
     WHERE r.station_id = k.station_id AND r.parameter = {source}
-      AND r.ts >= k.first_ts AND r.ts < k.end_ts AND r.flag = 'valid'
+      AND r.ts >= k.first_ts AND r.ts < k.end_ts
+      AND (r.flag = 'valid'
+           OR EXISTS (SELECT 1 FROM reviews a
+                      WHERE a.station_id = k.station_id AND a.action = 'accept'
+                        AND a.restored_at IS NULL AND {source} = ANY(a.parameters)
+                        AND r.ts >= a.from_ts AND r.ts < a.to_ts))
     GROUP BY 1
 ) h
 LEFT JOIN hourly_coverage c
        ON c.station_id = k.station_id AND c.parameter = {source} AND c.bucket = h.bucket
 LEFT JOIN reviews v
-       ON v.station_id = k.station_id AND v.restored_at IS NULL AND {source} = ANY(v.parameters)
-      AND h.bucket >= v.from_ts AND h.bucket < v.to_ts
+       ON v.station_id = k.station_id AND v.action = 'invalidate' AND v.restored_at IS NULL
+      AND {source} = ANY(v.parameters) AND h.bucket >= v.from_ts AND h.bucket < v.to_ts
 WHERE {where}"""
 
 # HJ 663: the station's local day; the day is the mean of its valid hourly means and valid

@@ -16,17 +16,19 @@ from psycopg.types.json import Jsonb
 # of a review are one step.
 LOCK_STATION = "SELECT pg_advisory_xact_lock(16729, hashtext(%s))"
 
-# Parameter-hours with readings of a station in [from_ts, to_ts), per parameter.
+# Parameter-hours with readings of a station in [from_ts, to_ts), per parameter (only those
+# with a value its station flagged, for an 'accept' review).
 HOURS_WITH_DATA = """
 SELECT r.parameter, count(DISTINCT time_bucket('1 hour', r.ts))
 FROM readings r
 WHERE r.station_id = %(station_id)s AND r.parameter = ANY(%(parameters)s)
   AND r.ts >= %(from_ts)s AND r.ts < %(to_ts)s
+  AND (NOT %(station_flagged)s OR r.flag <> 'valid')
 GROUP BY r.parameter
 """
 
-_REVIEW_COLUMNS = """review_id, station_id, parameters, from_ts, to_ts, reason, comment, hours,
-created_by, created_at, restored_by, restored_at, restore_comment"""
+_REVIEW_COLUMNS = """review_id, station_id, action, parameters, from_ts, to_ts, reason, comment,
+hours, created_by, created_at, restored_by, restored_at, restore_comment"""
 
 # Active reviews of a station that share a parameter-hour with [from_ts, to_ts).
 OVERLAPPING_REVIEWS = f"""
@@ -37,9 +39,10 @@ ORDER BY review_id
 """
 
 INSERT_REVIEW = f"""
-INSERT INTO reviews (station_id, parameters, from_ts, to_ts, reason, comment, hours, created_by)
-VALUES (%(station_id)s, %(parameters)s, %(from_ts)s, %(to_ts)s, %(reason)s, %(comment)s,
-        %(hours)s, %(actor)s)
+INSERT INTO reviews (station_id, action, parameters, from_ts, to_ts, reason, comment, hours,
+                     created_by)
+VALUES (%(station_id)s, %(action)s, %(parameters)s, %(from_ts)s, %(to_ts)s, %(reason)s,
+        %(comment)s, %(hours)s, %(actor)s)
 RETURNING {_REVIEW_COLUMNS}
 """
 
@@ -150,8 +153,10 @@ def hours_with_data(
     parameters: Sequence[str],
     from_ts: datetime,
     to_ts: datetime,
+    station_flagged: bool = False,
 ) -> dict[str, int]:
-    """Hours with readings in [from_ts, to_ts), per parameter that has any."""
+    """Hours with readings in [from_ts, to_ts) (only values their station flagged, with
+    ``station_flagged``), per parameter that has any."""
     rows = conn.execute(
         HOURS_WITH_DATA,
         {
@@ -159,6 +164,7 @@ def hours_with_data(
             "parameters": list(parameters),
             "from_ts": from_ts,
             "to_ts": to_ts,
+            "station_flagged": station_flagged,
         },
     ).fetchall()
     return {parameter: int(hours) for parameter, hours in rows}

@@ -22,12 +22,16 @@ StoredReading = tuple[str, str, datetime, float, str, str | None]
 
 # Keyset on (ts, parameter); LIMIT NULL (an export) is no limit. COALESCE of a bound
 # parameter folds to a constant at plan time, so TimescaleDB still excludes chunks. A reading
-# in the hours of an active review reads as 'invalid', the review and its reason saying why.
+# in the hours of an active review reads as 'invalid' (an 'accept' review: 'valid', when it
+# overrules its station's flag), the review and its reason saying why.
 READINGS_OF_STATION_IN_RANGE = """
 SELECT r.station_id, r.parameter, r.ts, r.value,
-       CASE WHEN v.review_id IS NULL THEN r.flag ELSE 'invalid' END,
+       CASE WHEN v.review_id IS NULL THEN r.flag
+            WHEN v.action = 'accept' THEN 'valid' ELSE 'invalid' END,
        CASE WHEN v.review_id IS NULL THEN r.flag_reason
-            ELSE 'review ' || v.review_id || ': ' || v.reason END
+            WHEN v.action = 'accept' AND r.flag = 'valid' THEN r.flag_reason
+            ELSE 'review ' || v.review_id || ': ' || v.reason
+                 || coalesce(' (overrules ' || r.flag_reason || ')', '') END
 FROM readings r
 LEFT JOIN reviews v
        ON v.station_id = r.station_id AND v.restored_at IS NULL AND r.parameter = ANY(v.parameters)

@@ -207,11 +207,18 @@ def settle(database_url: str) -> int:
 
 # Derived levels recomputed from `readings` with SQL written independently of
 # storage/aggregation.py (hours: the readings_hourly view of 0008 is checked too).
-# An hour an active review names is not valid (whatever its data).
+# An hour an active 'invalidate' review names is not valid (whatever its data); a value its
+# station flagged counts only in the hours of an active 'accept' review.
 _NOT_REVIEWED = """NOT EXISTS (
     SELECT 1 FROM reviews v
-    WHERE v.station_id = r.station_id AND v.restored_at IS NULL AND r.parameter = ANY(v.parameters)
+    WHERE v.station_id = r.station_id AND v.action = 'invalidate' AND v.restored_at IS NULL
+      AND r.parameter = ANY(v.parameters)
       AND date_trunc('hour', r.ts) >= v.from_ts AND date_trunc('hour', r.ts) < v.to_ts)"""
+_COUNTS = """(r.flag = 'valid' OR EXISTS (
+    SELECT 1 FROM reviews a
+    WHERE a.station_id = r.station_id AND a.action = 'accept' AND a.restored_at IS NULL
+      AND r.parameter = ANY(a.parameters)
+      AND date_trunc('hour', r.ts) >= a.from_ts AND date_trunc('hour', r.ts) < a.to_ts))"""
 _HOURLY_FROM_READINGS = f"""
 SELECT r.station_id, r.parameter, date_trunc('hour', r.ts AT TIME ZONE 'UTC') AS hour,
        round(avg(r.value)::numeric, 6), round(min(r.value)::numeric, 6),
@@ -221,7 +228,7 @@ SELECT r.station_id, r.parameter, date_trunc('hour', r.ts AT TIME ZONE 'UTC') AS
 FROM readings r JOIN stations s USING (station_id)
 LEFT JOIN hourly_coverage c ON c.station_id = r.station_id AND c.parameter = r.parameter
                            AND c.bucket = date_trunc('hour', r.ts)
-WHERE r.flag = 'valid'
+WHERE {_COUNTS}
 GROUP BY 1, 2, 3, s.reading_interval_s
 """
 _HOURLY_STORED = """
@@ -240,7 +247,7 @@ WITH measured AS (
     FROM readings r JOIN stations s USING (station_id)
     LEFT JOIN hourly_coverage c ON c.station_id = r.station_id AND c.parameter = r.parameter
                                AND c.bucket = date_trunc('hour', r.ts)
-    WHERE r.flag = 'valid'
+    WHERE {_COUNTS}
     GROUP BY 1, 2, 3, 4, 5, s.reading_interval_s
 ), hourly AS (
     SELECT station_id, parameter, timezone, hour, mean, valid FROM measured

@@ -6,18 +6,21 @@ entry, watch the city's annual PM2.5 change as GET /v1/compliance/air says, rest
 
 from __future__ import annotations
 
+import html
 import json
 import re
 from collections.abc import Iterator
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx
+import psycopg
 import pytest
 
 from api.dashboard.figures import local_time
 from standards.review import REVIEW_REASONS
+from storage.writer import prepare_connection, write_batch
 from tests.support import settle
 from tests.test_dashboard import (
     ADMIN,
@@ -161,6 +164,82 @@ def test_page_keeps_who_acted_and_their_comments_for_key_holders(flagged, review
     assert "sessionStorage" in page
 
 
+MAINTENANCE_TEXT = (
+    "station flag M: Produced while the analyser is under maintenance (维护) — not counted"
+)
+
+
+def test_page_draws_and_lists_the_values_the_station_flagged_without_counting_them(
+    database_url, api
+):
+    day = datetime(2026, 11, 20, tzinfo=BEIJING_TZ)
+    at = [day + timedelta(hours=h) for h in range(24)]
+    normal = [(STATION, "pm25", at[h], 20.0 + h % 5, RECEIVED) for h in (*range(9), *range(12, 24))]
+    maintenance = [(STATION, "pm25", at[h], 500.0 + h, RECEIVED) for h in (9, 10, 11)]
+    calibration = [(STATION, "pm25", at[12] + timedelta(minutes=30), 480.0, RECEIVED)]
+    elsewhere = [  # another parameter, and the day after the window
+        (STATION, "pm10", at[9], 900.0, RECEIVED),
+        (STATION, "pm25", at[23] + timedelta(hours=1), 700.0, RECEIVED),
+    ]
+    with psycopg.connect(database_url) as conn:
+        prepare_connection(conn)
+        write_batch(conn, normal)
+        write_batch(conn, maintenance + elsewhere, flag=("invalid", "station:M"))
+        write_batch(conn, calibration, flag=("invalid", "station:C"))
+    settle(database_url)
+    page = api.get(PAGE, params={"parameter": "pm25", "from": "2026-11-20", "to": "2026-11-20"})
+    assert page.status_code == 200
+    figure = figure_of(page.text)
+    diamonds = trace(figure, "flagged by the station (not counted)")
+    assert diamonds["marker"]["symbol"] == "diamond"
+    assert diamonds["x"] == [
+        "2026-11-20 09:00",
+        "2026-11-20 10:00",
+        "2026-11-20 11:00",
+        "2026-11-20 12:30",
+    ]
+    assert diamonds["y"] == [509.0, 510.0, 511.0, 480.0]
+    assert diamonds["customdata"] == [
+        MAINTENANCE_TEXT,
+        MAINTENANCE_TEXT,
+        MAINTENANCE_TEXT,
+        "station flag C: The analyser is calibrating (校准) — not counted",
+    ]
+    # the normal hours are still drawn, and the flagged values count toward none of them
+    valid = trace(figure, "valid hour")
+    assert [x for x in valid["x"] if x is not None] == [
+        local_time(at[h], "Asia/Shanghai") for h in (*range(9), *range(12, 24))
+    ]
+    assert valid["y"][valid["x"].index("2026-11-20 12:00")] == 22.0
+    assert shown_text(page.text, "hours-shown") == "21"
+    assert shown_text(page.text, "station-flagged-count") == "4"
+    table = re.search(r'data-testid="station-flagged">(.*?)</table>', page.text, re.S)
+    assert table is not None, "no table of the values the station flagged"
+    rows = re.findall(
+        r"<tr><td>([^<]*)</td><td[^>]*>([^<]*)</td><td[^>]*>([^<]*)</td><td>([^<]*)</td></tr>",
+        table.group(1),
+    )
+    maintenance_meaning = "Produced while the analyser is under maintenance (维护)"
+    assert rows == [
+        ("2026-11-20 09:00", "509.0", "M", maintenance_meaning),
+        ("2026-11-20 10:00", "510.0", "M", maintenance_meaning),
+        ("2026-11-20 11:00", "511.0", "M", maintenance_meaning),
+        ("2026-11-20 12:30", "480.0", "C", "The analyser is calibrating (校准)"),
+    ]
+    assert "Values the station flagged" in page.text
+    assert (
+        "Values the station itself flagged (HJ 212 data flags) are kept but not counted; "
+        "they are shown as grey diamonds." in page.text
+    )
+
+
+def test_page_without_station_flagged_values_has_no_diamonds_or_table(flagged, api):
+    page = api.get(PAGE, params={"parameter": "pm25", "from": "2026-11-10", "to": "2026-11-12"})
+    assert trace(figure_of(page.text), "flagged by the station (not counted)")["x"] == []
+    assert 'data-testid="station-flagged"' not in page.text
+    assert shown_text(page.text, "station-flagged-count") == "0"
+
+
 def test_page_opens_on_the_last_seven_days_with_data_and_offers_every_reason(flagged, api):
     page = api.get(PAGE)
     assert page.status_code == 200
@@ -168,7 +247,7 @@ def test_page_opens_on_the_last_seven_days_with_data_and_offers_every_reason(fla
     options = re.findall(r'<option value="([a-z_]+)">([^<]+)</option>', page.text)
     assert [code for code, _ in options] == list(REVIEW_REASONS)
     for code, text in options:
-        assert text.startswith(REVIEW_REASONS[code])
+        assert html.unescape(text).startswith(REVIEW_REASONS[code])
     assert "The hours you invalidate leave every figure" in page.text
     assert "Restore</b> puts the hours back" in page.text
     assert "kept in the audit log" in page.text

@@ -55,6 +55,19 @@ def add_parser(commands: Subcommands) -> None:
     )
     invalidate.add_argument("--comment", default="", help="what happened (required for other)")
 
+    accept = actions.add_parser(
+        "accept",
+        help="overrule the station's own data flags (HJ 212: maintenance, calibration …): its "
+        "flagged values in the range count, reason 'verified'",
+    )
+    accept.add_argument("station_id")
+    accept.add_argument(
+        "--parameter", "-p", action="append", required=True, help="e.g. pm25 (repeat for more)"
+    )
+    accept.add_argument("--from", dest="start", type=_when, required=True, help="ISO 8601")
+    accept.add_argument("--to", dest="end", type=_when, required=True, help="ISO 8601")
+    accept.add_argument("--comment", default="", help="how the values were verified")
+
     restore = actions.add_parser("restore", help="put the hours of a review back")
     restore.add_argument("review_id", type=int)
     restore.add_argument("--comment", default="")
@@ -119,6 +132,24 @@ def cmd_review(args: argparse.Namespace, settings: Settings) -> int:
                     f"{', '.join(done.parameters)} at {done.station_id} taken out "
                     f"[{done.from_.isoformat()}, {done.to.isoformat()}); the aggregation stage "
                     "recomputes the days it touches"
+                )
+                _print(done)
+            elif args.action == "accept":
+                done = review.invalidate(
+                    conn,
+                    args.station_id,
+                    args.parameter,
+                    args.start,
+                    args.end,
+                    None,
+                    args.comment,
+                    actor,
+                    action="accept",
+                )
+                console.print(
+                    f"review {done.review_id}: {done.hours} hour(s) of station-flagged "
+                    f"{', '.join(done.parameters)} at {done.station_id} now count "
+                    f"[{done.from_.isoformat()}, {done.to.isoformat()})"
                 )
                 _print(done)
             elif args.action == "restore":

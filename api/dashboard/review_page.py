@@ -1,7 +1,7 @@
 """The station review page (``/stations/{station_id}/review``): a station's hourly series of
-one parameter with its automatic quality flags marked and its invalidated hours shaded, a
-form that invalidates a range through the REST API, and the station's reviews and audit
-entries.
+one parameter with its automatic quality flags marked, its invalidated hours shaded and the
+values the station itself flagged (HJ 212 data flags) drawn apart, a form that invalidates a
+range through the REST API, and the station's reviews and audit entries.
 
 What the server renders is what the other dashboard pages show without a key: hourly values,
 their flags and which hours review took out (and why). Acting, and reading who acted
@@ -29,21 +29,29 @@ from schemas.reports import AirAnnual
 from schemas.review import Review
 from schemas.series import AggregateValue
 from schemas.stations import Station
+from standards.hj212 import DATA_FLAGS
 from standards.parameters import CATALOGUE
 from standards.quality import QualityThresholds
 from standards.review import REASONS_NEEDING_COMMENT, REVIEW_REASONS
-from storage.review_page import latest_reading_of_parameter, parameters_of_station
+from storage.review_page import (
+    StationFlaggedReading,
+    latest_reading_of_parameter,
+    parameters_of_station,
+    station_flagged_readings,
+)
 from storage.series import Range
 
 DEFAULT_DAYS = 7  # the window the page opens on: the last 7 local days with data
 MAX_DAYS = 92  # about a quarter of hourly values (2,200 points) in one chart
 ACTIVE_REVIEWS = 1000  # the most active reviews shaded at once
+STATION_FLAGGED = 2000  # the most station-flagged values drawn and listed at once
 DAY_FORMAT = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 VALID_LINE = "#2b6cb0"
 NOT_VALID = "#a0aec0"
 REVIEWED = "#dd6b20"
 FLAGGED = "#c53030"
+STATION_FLAG = "#718096"  # grey diamonds: values the station itself flagged
 REVIEWED_SHADE = "rgba(221, 107, 32, 0.16)"
 
 
@@ -86,6 +94,24 @@ class ReviewView:
     reviews: Sequence[Review]  # active reviews of the parameter overlapping the window
     annual: AnnualFigures | None  # air parameters of the annual report only
     latest: datetime | None  # the station's latest reading of the parameter
+    # readings of the parameter in the window that the station flagged (HJ 212 data flags),
+    # oldest first, at most STATION_FLAGGED; station_flagged_more: there are more
+    station_flagged: Sequence[StationFlaggedReading] = ()
+    station_flagged_more: bool = False
+
+
+def station_flag_meaning(letter: str) -> str:
+    """What an HJ 212 data flag says, in English with its Chinese name: "Produced while the
+    analyser is under maintenance (维护)"."""
+    flag = DATA_FLAGS.get(letter)
+    if flag is None:
+        return "A data flag HJ 212-2017 does not define"
+    return f"{flag.name_en.rstrip('.')} ({flag.name_zh})"
+
+
+def station_flag_text(letter: str) -> str:
+    """The hover text of a value the station flagged."""
+    return f"station flag {letter}: {station_flag_meaning(letter)} — not counted"
 
 
 # --- the query ----------------------------------------------------------------------------
@@ -186,6 +212,9 @@ def review_view(
         for r in reviews_of_station(conn, station.station_id, active=True, limit=ACTIVE_REVIEWS)
         if window.parameter in r.parameters and r.from_ < end and r.to > start
     ]
+    station_flagged = station_flagged_readings(
+        conn, station.station_id, window.parameter, start, end, STATION_FLAGGED + 1
+    )
     return ReviewView(
         station=station,
         window=window,
@@ -196,6 +225,8 @@ def review_view(
         reviews=reviews,
         annual=_annual_figures(conn, station, window.parameter, window.last_day.year),
         latest=latest,
+        station_flagged=station_flagged[:STATION_FLAGGED],
+        station_flagged_more=len(station_flagged) > STATION_FLAGGED,
     )
 
 
@@ -206,6 +237,12 @@ def _review_of(hour: datetime, reviews: Sequence[Review]) -> Review | None:
     return next((r for r in reviews if r.from_ <= hour < r.to), None)
 
 
+def _reading_time(instant: datetime, timezone: str) -> str:
+    """A reading's time in station time, with seconds only where it has them."""
+    local = instant.astimezone(ZoneInfo(timezone))
+    return local.strftime("%Y-%m-%d %H:%M:%S" if local.second else "%Y-%m-%d %H:%M")
+
+
 def _shown_unit(parameter: str) -> str:
     unit = unit_of(parameter)
     return SHOWN_UNITS.get(unit, unit)
@@ -214,7 +251,8 @@ def _shown_unit(parameter: str) -> str:
 def review_chart(view: ReviewView) -> go.Figure:
     """The hourly series: valid hours as a line, hours review took out as orange squares on
     an orange band, other hours that are not valid as grey crosses, flagged hours circled in
-    red with their flags' sentences on hover. Drag across it to select a range."""
+    red with their flags' sentences on hover, and the values the station itself flagged as
+    grey diamonds with their flag's meaning. Drag across it to select a range."""
     tz = view.station.timezone
     unit = _shown_unit(view.window.parameter)
     line_x: list[str | None] = []
@@ -244,6 +282,10 @@ def review_chart(view: ReviewView) -> go.Figure:
                 figures.label(f"{flag.code}: {flag.message}") for flag in hour.quality_flags
             )
             flagged.append((stamp, hour.mean, messages))
+    by_station = [
+        (_reading_time(r.ts, tz), r.value, figures.label(station_flag_text(r.letter)))
+        for r in view.station_flagged
+    ]
     figure = go.Figure()
     figure.add_scatter(
         x=line_x,
@@ -267,6 +309,11 @@ def review_chart(view: ReviewView) -> go.Figure:
                 "size": 12,
                 "line": {"color": FLAGGED, "width": 2},
             },
+        ),
+        (
+            by_station,
+            "flagged by the station (not counted)",
+            {"color": STATION_FLAG, "symbol": "diamond", "size": 8},
         ),
     )
     for points, name, marker in marks:
@@ -683,7 +730,36 @@ def _counts(view: ReviewView) -> str:
     return (
         f'<span data-testid="hours-shown">{len(view.hours)}</span> hours with data · '
         f'<span data-testid="hours-flagged">{flagged}</span> flagged · '
-        f'<span data-testid="hours-reviewed">{reviewed}</span> invalidated by review'
+        f'<span data-testid="hours-reviewed">{reviewed}</span> invalidated by review · '
+        f'<span data-testid="station-flagged-count">{len(view.station_flagged)}</span> values '
+        "flagged by the station"
+    )
+
+
+def _station_flagged_table(view: ReviewView) -> str:
+    """The values the station flagged (HJ 212 data flags), oldest first; nothing without."""
+    if not view.station_flagged:
+        return ""
+    tz = view.station.timezone
+    unit = _shown_unit(view.window.parameter)
+    rows = "".join(
+        f'<tr><td>{esc(_reading_time(r.ts, tz))}</td><td class="num">{one_decimal(r.value)}</td>'
+        f'<td data-testid="station-flag">{esc(r.letter)}</td>'
+        f"<td>{esc(station_flag_meaning(r.letter))}</td></tr>"
+        for r in view.station_flagged
+    )
+    more = (
+        f'<p class="hint">Only the first {STATION_FLAGGED} are shown; choose fewer days to '
+        "see the rest.</p>"
+        if view.station_flagged_more
+        else ""
+    )
+    return (
+        '<h3>Values the station flagged</h3><p class="hint">Sent with an HJ 212 data flag '
+        "other than N (normal): kept, but counted toward no hour or figure.</p>"
+        '<div class="scroll"><table data-testid="station-flagged"><thead><tr><th>time</th>'
+        f'<th class="num">value, {esc(unit)}</th><th>flag</th><th>meaning</th></tr></thead>'
+        f"<tbody>{rows}</tbody></table></div>{more}"
     )
 
 
@@ -738,6 +814,8 @@ def review_page(view: ReviewView, plotly_src: str, public_read: bool = False) ->
         "<p><b>Automatic quality flags</b> (red circles) only point at hours worth a look — a "
         "stuck value, a spike, PM2.5 above PM10, a value out of range, a run of zeros; they "
         "change no figure until a person invalidates the hours.</p>"
+        "<p>Values the station itself flagged (HJ 212 data flags) are kept but not counted; "
+        "they are shown as grey diamonds.</p>"
         "<ol><li>Choose the parameter and the days to look at.</li>"
         "<li>Drag across the chart to select a range (or click one hour, or type the start "
         "and end below).</li>"
@@ -799,8 +877,9 @@ def review_page(view: ReviewView, plotly_src: str, public_read: bool = False) ->
         + _window_nav(view)
         + f'<p class="hint">{_counts(view)}. Blue: valid hours; orange squares on an orange '
         "band: invalidated by review; grey crosses: too little data; red circles: automatic "
-        "quality flags (hover for the reason).</p>"
+        "quality flags (hover for the reason); grey diamonds: values the station flagged.</p>"
         + chart
+        + _station_flagged_table(view)
         + "</div>"
         + '<section class="stack">'
         + form

@@ -43,13 +43,23 @@ def invalidate_hours(
     conn: Conn, principal: ReviewAccess, station_id: StationId, body: ReviewIn
 ) -> Review:
     """Invalidate parameters of a station over a time range (widened to whole hours) with a
-    reason code and a comment: the hours leave every figure (daily, annual, assessment) once
-    the aggregation stage has run, and the coverage says how many hours review removed. A
-    range without readings, in the future, reversed, or overlapping an active review of the
-    same parameters is refused and nothing changes."""
+    reason code and a comment — or, with ``action: accept``, make the values the station
+    itself flagged there (HJ 212 data flags) count, overruling its flag. Invalidated hours
+    leave every figure (daily, annual, assessment) once the aggregation stage has run, and
+    the coverage says how many hours review removed. A range without readings (to accept:
+    without station-flagged values), in the future, reversed, or overlapping an active review
+    of the same parameters is refused and nothing changes."""
     actor = actor_of_key(conn, principal.key_id if principal else None)
     return invalidate(
-        conn, station_id, body.parameters, body.from_, body.to, body.reason, body.comment, actor
+        conn,
+        station_id,
+        body.parameters,
+        body.from_,
+        body.to,
+        body.reason,
+        body.comment,
+        actor,
+        action=body.action,
     )
 
 
