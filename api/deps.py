@@ -14,6 +14,7 @@ from psycopg_pool import ConnectionPool, PoolTimeout
 from api.auth import API_KEY_HEADER, Principal, identify
 from api.errors import ApiError
 from core.settings import Settings
+from standards.quality import QualityThresholds
 
 _bearer = HTTPBearer(auto_error=False, description="Authorization: Bearer aw_<id>_<secret>")
 _api_key = APIKeyHeader(name=API_KEY_HEADER, auto_error=False, description="aw_<id>_<secret>")
@@ -86,3 +87,18 @@ ReadAccess = Annotated[Principal | None, Depends(require("read"))]
 IngestAccess = Annotated[Principal | None, Depends(require("ingest"))]
 ReviewAccess = Annotated[Principal | None, Depends(require("review"))]
 AdminAccess = Annotated[Principal | None, Depends(require("admin"))]
+
+
+def quality_thresholds(settings: SettingsDep) -> QualityThresholds:
+    """The thresholds of the automatic quality flags, from the AIRWATER_QUALITY_* settings
+    (the readings, hourly values, flags endpoints and the review page judge with them)."""
+    return QualityThresholds(
+        stuck_hours=settings.quality_stuck_hours,
+        spike_factor=settings.quality_spike_factor,
+        spike_window_hours=settings.quality_spike_window_hours,
+        spike_min_hours=settings.quality_spike_min_hours,
+        zero_run_hours=settings.quality_zero_run_hours,
+    )
+
+
+Thresholds = Annotated[QualityThresholds, Depends(quality_thresholds)]

@@ -228,11 +228,12 @@ class Gateway:
             segment = hj212.parse_segment(text)
         except hj212.SegmentError as exc:
             # who sent it is unknown: nothing is stored; a known station's is a dead letter
-            mn = _field(text, "MN")
-            pw = _field(text, "PW")
-            found = self.identity(mn) if mn else None
-            if mn is not None and found is not None and pw is not None and found.accepts(pw):
-                self._dead_letter(found.station_id, mn, text, exc.reason, exc.detail, received_at)
+            sender = hj212.sender_of(text)
+            found = self.identity(sender[0]) if sender else None
+            if sender is not None and found is not None and found.accepts(sender[1]):
+                self._dead_letter(
+                    found.station_id, sender[0], text, exc.reason, exc.detail, received_at
+                )
                 self._count("dead_letter")
             else:
                 self._count(f"segment_{exc.reason}")
@@ -348,15 +349,6 @@ class Gateway:
         )
         with self.pool.connection(timeout=5) as conn, conn.transaction():
             store(conn, Outcome(dead_letters=[letter]), refused=_never_refused, live=False)
-
-
-def _field(text: str, name: str) -> str | None:
-    """A header field of a segment that could not be parsed whole, if it can be found."""
-    for part in text.split(";"):
-        key, _, value = part.partition("=")
-        if key == name and value and "&" not in value:
-            return value[:32]
-    return None
 
 
 def _refused_value(

@@ -526,6 +526,22 @@ def parse_segment(text: str) -> Segment:
     )
 
 
+def sender_of(text: str) -> tuple[str, str] | None:
+    """(MN, PW) of a data segment that could not be parsed whole, when its header names both
+    well formed: who sent it, so that an authenticated sender's bad upload can be kept."""
+    found: dict[str, str] = {}
+    for item in text.split("CP=", 1)[0].split(";"):
+        key, sep, value = item.partition("=")
+        if sep and key in ("MN", "PW"):
+            found.setdefault(key, value)
+    mn, pw = found.get("MN"), found.get("PW")
+    if mn is None or pw is None:
+        return None
+    if not (_FIELD_PATTERNS["MN"].fullmatch(mn) and _FIELD_PATTERNS["PW"].fullmatch(pw)):
+        return None
+    return mn, pw
+
+
 def _parse_cp(
     content: str,
 ) -> tuple[datetime | None, tuple[PollutantValue, ...], tuple[tuple[str, str], ...]]:

@@ -218,7 +218,8 @@ WITH hours AS ({_HOURS_OF_DAYS.format(days="stage_days", source="k.parameter", w
 # The dust-excluded twin of a PM10 or PM2.5 station-day (standards.review) is stored only when
 # an active sand-dust event of the station's city overlaps the day: the day recomputed without
 # the event's hours. Any other day's twin is the measured day itself, which the levels above
-# read in its place (_DAY_OF_SERIES): a copy of every PM day would cost a third more rows.
+# read in its place (INSERT_CITY_DAYS, INSERT_STATION_YEARS): a copy of every PM day would
+# cost a third more rows.
 _TWINS = f"""
 twins AS MATERIALIZED (
     SELECT k.station_id, k.parameter, k.day, k.first_ts, k.end_ts, t.measured,

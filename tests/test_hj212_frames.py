@@ -325,3 +325,13 @@ def test_tables_cover_the_commands_systems_and_flags_we_use():
     assert set(hj212.SYSTEM_CODES) == {"21", "22", "91"}
     assert set(hj212.DATA_FLAGS) == set("NFMSDCTB")
     assert {c for c, f in hj212.DATA_FLAGS.items() if f.valid} == {"N", "S"}
+
+
+def test_sender_of_a_segment_that_does_not_parse_is_found_only_when_well_formed():
+    assert hj212.sender_of("QN=1;ST=22;CN=2061;PW=abc123;MN=AIR0001;Flag=5;CP=&&DataTime=x&&") == (
+        "AIR0001",
+        "abc123",
+    )
+    assert hj212.sender_of("QN=1;PW=abc;Flag=5;CP=&&MN=AIR0001&&") is None  # MN only inside CP
+    assert hj212.sender_of("QN=1;PW=a;MN=" + "A" * 40 + ";CP=&&&&") is None  # MN too long
+    assert hj212.sender_of("MN=A1;PW=" + "x" * 40) is None  # PW too long

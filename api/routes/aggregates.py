@@ -9,9 +9,9 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
 
-from api.deps import Conn, ReadAccess
+from api.deps import Conn, ReadAccess, Thresholds
 from api.errors import ApiError, problem_responses
-from api.routes.readings import Thresholds, invalid_query, station_or_404
+from api.routes.readings import invalid_query, station_or_404
 from reports import aggregate_series
 from schemas.series import AggregateSeries, DateOrInstant, ParameterName, Period
 from storage.series import Range, city_by_code

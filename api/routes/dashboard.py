@@ -35,9 +35,8 @@ from api.dashboard.pages import (
     station_page,
 )
 from api.dashboard.review_page import BadReviewQuery, review_page, review_view
-from api.deps import SettingsDep
+from api.deps import SettingsDep, Thresholds
 from api.routes.compliance import FIRST_YEAR, LAST_YEAR
-from api.routes.readings import Thresholds
 from reports import (
     air_report,
     air_trend_point,

@@ -10,9 +10,9 @@ from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Query
 
-from api.deps import Conn, ReadAccess
+from api.deps import Conn, ReadAccess, Thresholds
 from api.errors import problem_responses
-from api.routes.readings import Thresholds, invalid_query, station_or_404
+from api.routes.readings import invalid_query, station_or_404
 from reports import station_flags
 from schemas.series import DateOrInstant, ParameterName, StationFlags
 

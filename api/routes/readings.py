@@ -9,13 +9,13 @@ from typing import Annotated, Any
 
 import anyio
 import psycopg
-from fastapi import APIRouter, Depends, Header, Query
+from fastapi import APIRouter, Header, Query
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 from starlette.types import Receive, Scope, Send
 
-from api.deps import Conn, ReadAccess, SettingsDep
+from api.deps import Conn, ReadAccess, SettingsDep, Thresholds
 from api.errors import ApiError, problem_responses
 from api.pagination import Page, decode_cursor, encode_cursor
 from reports import (
@@ -29,7 +29,7 @@ from reports import (
 )
 from schemas.series import AwareInstant, ParameterName, Reading, ReadingFormat
 from schemas.stations import Station
-from standards.quality import FlagsByHour, QualityThresholds
+from standards.quality import FlagsByHour
 from storage.series import StoredReading, reading_chunks, readings_of_station
 from storage.stations import get_station
 
@@ -54,21 +54,6 @@ _CSV_RESPONSE: dict[int | str, dict[str, Any]] = {
         },
     }
 }
-
-
-def quality_thresholds(settings: SettingsDep) -> QualityThresholds:
-    """The thresholds of the automatic quality flags, from the AIRWATER_QUALITY_* settings
-    (the readings, hourly values and flags endpoints judge with them)."""
-    return QualityThresholds(
-        stuck_hours=settings.quality_stuck_hours,
-        spike_factor=settings.quality_spike_factor,
-        spike_window_hours=settings.quality_spike_window_hours,
-        spike_min_hours=settings.quality_spike_min_hours,
-        zero_run_hours=settings.quality_zero_run_hours,
-    )
-
-
-Thresholds = Annotated[QualityThresholds, Depends(quality_thresholds)]
 
 
 def invalid_query(name: str, reason: str) -> RequestValidationError:

@@ -14,11 +14,15 @@ ALTER TABLE api_keys ADD CONSTRAINT api_keys_scopes_check
 CREATE TABLE reviews (
     review_id        bigserial PRIMARY KEY,
     station_id       text NOT NULL,
+    -- invalidate: the hours leave every figure; accept: the values their station flagged
+    -- (HJ 212 data flags, 0014) count
+    action           text NOT NULL DEFAULT 'invalidate' CHECK (action IN ('invalidate', 'accept')),
     parameters       text[] NOT NULL CHECK (cardinality(parameters) > 0),
     from_ts          timestamptz NOT NULL,
     to_ts            timestamptz NOT NULL,
     reason           text NOT NULL CHECK (reason IN ('calibration', 'maintenance',
-                         'instrument_fault', 'power_or_communication_loss', 'outlier', 'other')),
+                         'instrument_fault', 'power_or_communication_loss', 'outlier', 'other',
+                         'verified')),
     comment          text NOT NULL DEFAULT '',
     hours            integer NOT NULL,          -- parameter-hours with data when invalidated
     created_by       text NOT NULL,
@@ -28,7 +32,7 @@ CREATE TABLE reviews (
     restore_comment  text,
     CHECK (from_ts < to_ts)
 );
-CREATE INDEX reviews_active_idx ON reviews (station_id) WHERE restored_at IS NULL;
+CREATE INDEX reviews_active_idx ON reviews (station_id, action) WHERE restored_at IS NULL;
 
 -- A sand-dust event: the PM10 and PM2.5 hours [from_ts, to_ts) of the air stations of its
 -- cities are excluded from the "dust excluded" statistics (MEE supplementary rule of 2016, in
@@ -54,7 +58,7 @@ CREATE TABLE audit_log (
     audit_id    bigserial PRIMARY KEY,
     at          timestamptz NOT NULL DEFAULT clock_timestamp(),
     actor       text NOT NULL,
-    action      text NOT NULL CHECK (action IN ('invalidate', 'restore', 'dust_event',
+    action      text NOT NULL CHECK (action IN ('invalidate', 'accept', 'restore', 'dust_event',
                     'dust_withdrawn', 'publish', 'revision')),
     station_id  text,
     areas       text[],
@@ -84,22 +88,5 @@ CREATE TRIGGER audit_log_append_only BEFORE UPDATE OR DELETE ON audit_log
 ALTER TABLE readings_daily ADD COLUMN reviewed_hours integer NOT NULL DEFAULT 0;
 ALTER TABLE station_yearly ADD COLUMN reviewed_hours integer NOT NULL DEFAULT 0;
 
--- Hours read from `readings` (series, AQI): an hour a review took out is not valid, and says
--- so (reviewed). The stage applies the same rule (storage.aggregation._HOURS_OF_DAYS).
-CREATE OR REPLACE VIEW readings_hourly AS
-SELECT g.station_id, g.parameter, g.bucket, g.mean, g.min, g.max, g.count,
-       v.review_id IS NULL
-       AND g.count * greatest(g.reading_interval_s, coalesce(c.coverage_s, 0)) >= 2700 AS valid,
-       v.review_id AS review_id
-FROM (
-    SELECT r.station_id, r.parameter, time_bucket('1 hour', r.ts) AS bucket,
-           avg(r.value) AS mean, min(r.value) AS min, max(r.value) AS max,
-           count(*)::integer AS count, s.reading_interval_s
-    FROM readings r JOIN stations s ON s.station_id = r.station_id
-    GROUP BY r.station_id, r.parameter, time_bucket('1 hour', r.ts), s.reading_interval_s
-) g
-LEFT JOIN hourly_coverage c
-       ON c.station_id = g.station_id AND c.parameter = g.parameter AND c.bucket = g.bucket
-LEFT JOIN reviews v
-       ON v.station_id = g.station_id AND v.restored_at IS NULL AND g.parameter = ANY(v.parameters)
-      AND g.bucket >= v.from_ts AND g.bucket < v.to_ts;
+-- Hours read from `readings` (the readings_hourly view) leave out reviewed hours too: the
+-- view is redefined once, with the station's own data flags, in 0014.

@@ -1,8 +1,11 @@
 -- A value its station flagged (HJ 212-2017 data flags other than N: stopped, maintenance,
--- manual input, fault, calibration, over range, communication problem) is kept with the flag
+-- fault, calibration, over range, communication problem) is kept with the flag
 -- (readings.flag 'invalid', flag_reason 'station:<letter>') and counts toward no hour, day or
--- statistic, like an hour taken out by review (issue 17). The stage skips such readings
--- (storage.aggregation._HOURS_OF_DAYS); hours read from readings do too.
+-- statistic (issue 17), unless a reviewer overrules it with a review of action 'accept'
+-- (0010). The stage applies the same rules (storage.aggregation._HOURS_OF_DAYS).
+-- Hours read from readings (series, AQI): a station-flagged value counts only where an
+-- active 'accept' review names its hour; an 'invalidate' review takes the hour out (valid
+-- false, review_id says which).
 CREATE OR REPLACE VIEW readings_hourly AS
 SELECT g.station_id, g.parameter, g.bucket, g.mean, g.min, g.max, g.count,
        v.review_id IS NULL
@@ -14,10 +17,14 @@ FROM (
            count(*)::integer AS count, s.reading_interval_s
     FROM readings r JOIN stations s ON s.station_id = r.station_id
     WHERE r.flag = 'valid'
+       OR EXISTS (SELECT 1 FROM reviews a
+                  WHERE a.station_id = r.station_id AND a.action = 'accept'
+                    AND a.restored_at IS NULL AND r.parameter = ANY(a.parameters)
+                    AND r.ts >= a.from_ts AND r.ts < a.to_ts)
     GROUP BY r.station_id, r.parameter, time_bucket('1 hour', r.ts), s.reading_interval_s
 ) g
 LEFT JOIN hourly_coverage c
        ON c.station_id = g.station_id AND c.parameter = g.parameter AND c.bucket = g.bucket
 LEFT JOIN reviews v
-       ON v.station_id = g.station_id AND v.restored_at IS NULL AND g.parameter = ANY(v.parameters)
-      AND g.bucket >= v.from_ts AND g.bucket < v.to_ts;
+       ON v.station_id = g.station_id AND v.action = 'invalidate' AND v.restored_at IS NULL
+      AND g.parameter = ANY(v.parameters) AND g.bucket >= v.from_ts AND g.bucket < v.to_ts;
